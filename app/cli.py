@@ -1,0 +1,154 @@
+"""The ``nbo`` command: serve, learner, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+
+from .settings import Settings
+
+__all__ = ["main"]
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from feature_store import start_bundled_redis
+
+    settings = Settings()
+    bundled = None
+    learner_process: subprocess.Popen[bytes] | None = None
+    if settings.redis_url is None:
+        bundled = start_bundled_redis(settings.data_dir / "redis")
+        os.environ["REDIS_URL"] = bundled.url
+        settings = Settings()
+    admin_key = settings.effective_admin_key()
+    os.environ["NBO_ADMIN_KEY"] = admin_key
+    try:
+        asyncio.run(_prepare(settings, demo=args.demo))
+        embedded = not args.no_learner and args.workers == 1
+        os.environ["NBO_EMBEDDED_LEARNER"] = "true" if embedded else "false"
+        if not args.no_learner and args.workers > 1:
+            learner_process = subprocess.Popen([sys.executable, "-m", "app.cli", "learner"])
+        host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1") else args.host
+        print(f"nbo serving on http://{host}:{args.port}  (docs: /docs)", flush=True)
+        print(f"admin key: {admin_key}", flush=True)
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+            access_log=False,
+            loop="uvloop",
+            http="httptools",
+        )
+    finally:
+        if learner_process is not None:
+            learner_process.terminate()
+            learner_process.wait(timeout=30)
+        if bundled is not None:
+            bundled.stop()
+    return 0
+
+
+async def _prepare(settings: Settings, *, demo: bool) -> None:
+    """Migrate the schema and seed demo data before the workers start."""
+    from .runtime import Runtime
+
+    runtime = await Runtime.open(settings)
+    try:
+        if demo:
+            from .seeding import seed_demo
+
+            offers, customers = await seed_demo(runtime)
+            print(f"demo data: {offers} new offers, {customers} customers", flush=True)
+    finally:
+        await runtime.close()
+
+
+def _learner(args: argparse.Namespace) -> int:
+    settings = Settings()
+    if settings.redis_url is None:
+        print("nbo learner needs REDIS_URL (the server nbo serve uses)", file=sys.stderr)
+        return 2
+    return asyncio.run(_run_learner(settings, consumer=args.consumer))
+
+
+async def _run_learner(settings: Settings, *, consumer: str) -> int:
+    from .runtime import Runtime
+
+    runtime = await Runtime.open(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    learner = runtime.new_learner(consumer)
+    print(f"nbo learner {consumer} running", flush=True)
+    try:
+        await runtime.run_learner(learner, stop)
+    finally:
+        await runtime.close()
+    return 0
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from decisioning import make_engine, migrate
+
+    from .auth import KeyRing
+
+    settings = Settings()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.effective_database_url())
+    migrate(engine)
+    ring = KeyRing(engine, settings.effective_admin_key())
+    try:
+        key_id, key = ring.create(args.role)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(key)
+    print(f"key id {key_id}, role {args.role}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nbo", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--demo", action="store_true", help="seed a demo catalogue and customers")
+    serve.add_argument("--no-learner", action="store_true", help="learners run as own processes")
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=_serve)
+    learner = sub.add_parser("learner", help="run a learner process")
+    learner.add_argument("--consumer", default="learner-0")
+    learner.set_defaults(func=_learner)
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create an API key with a role")
+    create.add_argument("--role", required=True)
+    create.set_defaults(func=_keys)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""One router per resource; handlers call one decisioning function each."""

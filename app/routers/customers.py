@@ -1,0 +1,57 @@
+"""``/v1/customers``: profiles (features and consent), their history, and erasure."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from decisioning import CustomerNotFound
+
+from ..deps import RuntimeDep, require_role
+from ..schemas import CustomerBody, CustomerView
+
+router = APIRouter(prefix="/v1/customers", tags=["customers"])
+
+CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+
+
+@router.put(
+    "/{customer_id}",
+    response_model=CustomerView,
+    dependencies=[Depends(require_role("channel", "marketer"))],
+)
+async def put_customer(
+    customer_id: CustomerId, body: CustomerBody, runtime: RuntimeDep
+) -> CustomerView:
+    await runtime.store.customers.put(customer_id, body.features, body.consent)
+    return CustomerView(customer_id=customer_id, features=body.features, consent=body.consent or {})
+
+
+@router.get(
+    "/{customer_id}",
+    response_model=CustomerView,
+    dependencies=[Depends(require_role("channel", "analyst", "marketer"))],
+)
+async def get_customer(customer_id: CustomerId, runtime: RuntimeDep) -> CustomerView:
+    record = await runtime.store.customers.get(customer_id)
+    if record is None:
+        raise CustomerNotFound(customer_id)
+    return CustomerView(customer_id=customer_id, features=record.features, consent=record.consent)
+
+
+@router.get("/{customer_id}/history", dependencies=[Depends(require_role("channel", "analyst"))])
+async def customer_history(
+    customer_id: CustomerId,
+    runtime: RuntimeDep,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict[str, Any]:
+    items = await runtime.store.customers.history(customer_id, offset=offset, limit=limit)
+    return {"customer_id": customer_id, "offset": offset, "limit": limit, "items": items}
+
+
+@router.delete("/{customer_id}", status_code=204, dependencies=[Depends(require_role("admin"))])
+async def delete_customer(customer_id: CustomerId, runtime: RuntimeDep) -> None:
+    if not await runtime.store.customers.delete(customer_id):
+        raise CustomerNotFound(customer_id)

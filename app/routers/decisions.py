@@ -1,0 +1,43 @@
+"""``/v1/decisions`` and their outcomes: what channels call on every interaction."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path
+
+from decisioning import DecisionRequest
+
+from ..deps import DeciderDep, require_role
+from ..schemas import DecisionBody, DecisionView, OutcomeBody, OutcomeView
+
+router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
+
+Channel = Depends(require_role("channel"))
+DecisionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+@router.post("", response_model=DecisionView, dependencies=[Channel])
+async def decide(body: DecisionBody, decider: DeciderDep) -> DecisionView:
+    result = await decider.decide(
+        DecisionRequest(
+            customer_id=body.customer_id,
+            channel=body.channel,
+            interaction=body.interaction,
+            context=body.context,
+            limit=body.limit,
+            explain=body.explain,
+        )
+    )
+    return DecisionView.model_validate(asdict(result))
+
+
+@router.post(
+    "/{decision_id}/outcomes", status_code=202, response_model=OutcomeView, dependencies=[Channel]
+)
+async def record_outcome(
+    decision_id: DecisionId, body: OutcomeBody, decider: DeciderDep
+) -> OutcomeView:
+    receipt = await decider.record_outcome(decision_id, body.offer_id, body.outcome, body.value)
+    return OutcomeView.model_validate(asdict(receipt))

@@ -1,0 +1,185 @@
+"""Everything a running nbo process holds: stores, catalogue, model, decider, learner.
+
+Built in the FastAPI lifespan (never at import), kept on ``app.state.runtime``. The CLI uses the
+same object to seed demo data and to run a stand-alone learner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from decisioning import Catalogue, Decider, ModelHolder, SqlCatalogue, make_engine, migrate
+from feature_store import BundledRedis, FeatureStore, Keys, StoreError, connect
+from models import BanditModel, LearnerLoop, Snapshot, ThompsonPolicy
+
+from .auth import KeyRing
+from .settings import Settings
+
+__all__ = ["Runtime"]
+
+log = logging.getLogger("nbo")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    store: FeatureStore
+    catalogue: Catalogue
+    model: ModelHolder
+    decider: Decider
+    keyring: KeyRing
+    bundled_redis: BundledRedis | None = None
+    learner: LearnerLoop | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, run_migrations: bool = True) -> Runtime:
+        bundled = None
+        redis_url = settings.redis_url
+        if redis_url is None:
+            from feature_store import start_bundled_redis
+
+            bundled = await asyncio.to_thread(start_bundled_redis, settings.data_dir / "redis")
+            redis_url = bundled.url
+        engine = make_engine(settings.effective_database_url())
+        if settings.database_url is None:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        if run_migrations:
+            await asyncio.to_thread(migrate, engine)
+        client = connect(
+            redis_url,
+            cluster=settings.redis_cluster,
+            max_connections=settings.redis_max_connections,
+        )
+        keys = Keys(prefix=settings.key_prefix, shards=settings.stream_shards)
+        store = FeatureStore.build(client, keys)
+        catalogue = Catalogue(SqlCatalogue(engine), refresh_s=settings.catalogue_refresh_s)
+        holder = ModelHolder(refresh_s=settings.snapshot_refresh_s)
+        seed = settings.seed if settings.seed is not None else random.randrange(2**31)
+        policy = ThompsonPolicy(
+            control_share=settings.control_share,
+            floor=settings.exploration_floor,
+            draws=settings.thompson_draws,
+            seed=seed,
+        )
+        decider = Decider(
+            customers=store.customers,
+            log=store.decisions,
+            catalogue=catalogue,
+            model=holder,
+            policy=policy,
+        )
+        keyring = KeyRing(engine, settings.effective_admin_key())
+        runtime = cls(
+            settings=settings,
+            engine=engine,
+            store=store,
+            catalogue=catalogue,
+            model=holder,
+            decider=decider,
+            keyring=keyring,
+            bundled_redis=bundled,
+        )
+        await runtime.refresh(force=True)
+        return runtime
+
+    def new_learner(self, consumer: str = "learner-0") -> LearnerLoop:
+        return LearnerLoop(
+            self.store.outcome_stream(consumer),
+            self.store.models,
+            self.store.models,
+            model_factory=BanditModel,
+            checkpoint_interval_s=self.settings.learner_checkpoint_s,
+        )
+
+    async def refresh(self, *, force: bool = False) -> None:
+        """Pick up a new catalogue version and a new model snapshot, if any."""
+        try:
+            await self.catalogue.refresh(await self.store.models.catalogue_version(), force=force)
+            latest = await self.store.models.latest_version()
+        except StoreError:
+            if force:
+                await asyncio.to_thread(self.catalogue.load, self.catalogue.version)
+            return
+        finally:
+            self.model.checked()
+        if latest != self.model.version:
+            data = await self.store.models.load_snapshot(latest)
+            if data is not None:
+                self.model.install(await asyncio.to_thread(Snapshot.from_bytes, data))
+
+    async def catalogue_changed(self) -> None:
+        version = await self.store.models.bump_catalogue()
+        await self.catalogue.refresh(version)
+
+    def start_background(self, *, learner: bool) -> None:
+        self._tasks.append(asyncio.create_task(self._refresh_loop(), name="nbo-refresh"))
+        if learner:
+            self.learner = self.new_learner()
+            self._tasks.append(asyncio.create_task(self._learner_loop(), name="nbo-learner"))
+
+    async def _refresh_loop(self) -> None:
+        interval = min(self.settings.snapshot_refresh_s, self.settings.catalogue_refresh_s)
+        while not self._stop.is_set():
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - a failed refresh must never kill the worker
+                log.exception("refresh failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=interval)
+
+    async def _learner_loop(self) -> None:
+        assert self.learner is not None
+        while not self._stop.is_set():
+            try:
+                await self.run_learner(self.learner, self._stop)
+            except StoreError:
+                log.warning("learner: Redis unavailable, retrying in 1 s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
+            except Exception:  # noqa: BLE001
+                log.exception("learner failed; restarting from its checkpoint")
+                self.learner = self.new_learner()
+                await asyncio.sleep(1.0)
+
+    async def run_learner(self, learner: LearnerLoop, stop: asyncio.Event) -> None:
+        """The learner with its window sweeper: defaults for outcomes that never came."""
+        sweeper = asyncio.create_task(self._sweep_windows(stop))
+        try:
+            await learner.restore()
+            await learner.run(stop)
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+
+    async def _sweep_windows(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.store.decisions.close_due_windows(int(time.time() * 1000))
+            except StoreError:
+                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    async def close(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=10)
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.store.close()
+        self.engine.dispose()
+        if self.bundled_redis is not None:
+            await asyncio.to_thread(self.bundled_redis.stop)

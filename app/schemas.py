@@ -1,0 +1,152 @@
+"""Request and response bodies of the public HTTP contract (see DESIGN.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+
+__all__ = [
+    "CustomerBody",
+    "CustomerView",
+    "DecisionBody",
+    "DecisionView",
+    "LearningMetrics",
+    "OfferBody",
+    "OfferView",
+    "OutcomeBody",
+    "OutcomeView",
+    "RuleBody",
+]
+
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Scalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=1000)]
+FeatureValue = Scalar | Annotated[list[Scalar], Field(max_length=100)] | None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class RuleBody(Strict):
+    feature: Annotated[str, Field(min_length=1, max_length=140)]
+    op: Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
+    value: Scalar | Annotated[list[Scalar], Field(max_length=1000)] | None = None
+
+
+class OfferBody(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    kind: Literal["offer", "service"] = "offer"
+    channels: Annotated[list[Name], Field(min_length=1, max_length=20)]
+    value: FiniteFloat = 0.0
+    lever: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 1.0
+    attributes: Annotated[dict[Name, Scalar], Field(max_length=50)] = {}
+    eligibility: Annotated[list[RuleBody], Field(max_length=50)] = []
+    max_impressions: Annotated[int, Field(ge=1)] | None = None
+    impression_window_s: Annotated[int, Field(ge=1)] | None = None
+    cooldown_after_decline_s: Annotated[int, Field(ge=0)] | None = None
+    outcome_window_s: Annotated[int, Field(ge=1, le=365 * 86400)] | None = None
+    default_outcome: Literal["ignored"] | None = "ignored"
+    active: bool = True
+
+
+class OfferView(OfferBody):
+    offer_id: str
+
+
+class CustomerBody(Strict):
+    features: Annotated[dict[Name, FeatureValue], Field(max_length=500)]
+    consent: dict[Name, StrictBool] | None = None
+
+
+class CustomerView(BaseModel):
+    customer_id: str
+    features: dict[str, Any]
+    consent: dict[str, bool]
+
+
+class DecisionBody(Strict):
+    customer_id: Id
+    channel: Name
+    interaction: Name = "inbound"
+    context: Annotated[dict[Name, Scalar | None], Field(max_length=100)] = {}
+    limit: Annotated[int, Field(ge=1, le=50)] = 1
+    explain: bool = False
+
+
+class OfferChoice(BaseModel):
+    offer_id: str
+    kind: str
+    name: str
+    propensity: float
+    value: float
+    priority: float
+    probability: float
+    explored: bool
+    reasons: list[str]
+
+
+class ExclusionView(BaseModel):
+    offer_id: str
+    stage: str
+    reason: str
+
+
+class DecisionView(BaseModel):
+    decision_id: str
+    customer_id: str
+    channel: str
+    interaction: str
+    offers: list[OfferChoice]
+    control_group: bool
+    model_version: int
+    known_customer: bool
+    degraded: bool = False
+    excluded: list[ExclusionView] | None = None
+
+
+class OutcomeBody(Strict):
+    offer_id: Id
+    outcome: Literal["accepted", "declined", "ignored"]
+    value: FiniteFloat | None = None
+
+
+class OutcomeView(BaseModel):
+    decision_id: str
+    offer_id: str
+    outcome: str
+    status: Literal["recorded", "duplicate", "late"]
+
+
+class OfferMetrics(BaseModel):
+    offer_id: str
+    impressions: int
+    accepted: int
+    declined: int
+    ignored: int
+    acceptance_rate: float | None
+    auc: float | None = None
+    top_features: list[dict[str, Any]] = []
+
+
+class ControlMetrics(BaseModel):
+    decisions: int
+    accepted: int
+    acceptance_rate: float | None
+
+
+class Lift(BaseModel):
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class LearningMetrics(BaseModel):
+    model_version: int
+    outcomes_learned: int
+    offers: list[OfferMetrics]
+    control: ControlMetrics
+    model: ControlMetrics
+    lift: Lift

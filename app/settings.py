@@ -1,0 +1,77 @@
+"""All settings, read once from the environment (and an optional ``.env``)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "get_settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NBO_", env_file=".env", env_ignore_empty=True, extra="ignore"
+    )
+
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "NBO_REDIS_URL")
+    )
+    """Redis to use; unset: start the bundled redis-server with its data in ``data_dir``."""
+    redis_cluster: bool = False
+    """``REDIS_URL`` names a node of a Redis Cluster."""
+    database_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("DATABASE_URL", "NBO_DATABASE_URL")
+    )
+    """SQLAlchemy URL; unset: a SQLite file in ``data_dir``."""
+    data_dir: Path = Path(".nbo")
+    admin_key: str | None = None
+    """The admin API key; unset: one is generated once and kept in ``data_dir/admin.key``."""
+    key_prefix: str = "nbo"
+    """Prefix of every Redis key (several deployments, or tests, can share one Redis)."""
+    stream_shards: int = Field(default=1, ge=1, le=1024)
+    control_share: float = Field(default=0.02, ge=0.0, le=1.0)
+    exploration_floor: float = Field(default=0.02, ge=0.0, le=1.0)
+    thompson_draws: int = Field(default=64, ge=1, le=10_000)
+    embedded_learner: bool = True
+    """Run the learner inside the API process (one worker); off when learners run apart."""
+    learner_checkpoint_s: float = Field(default=1.0, gt=0)
+    snapshot_refresh_s: float = Field(default=0.5, gt=0)
+    catalogue_refresh_s: float = Field(default=1.0, gt=0)
+    redis_max_connections: int = Field(default=64, ge=2)
+    seed: int | None = None
+    """Seed of the policy's random generator (reproducible runs); unset: random."""
+
+    @field_validator("key_prefix")
+    @classmethod
+    def _prefix_is_safe(cls, value: str) -> str:
+        if not value or any(c in value for c in "{}: "):
+            raise ValueError("key_prefix must be non-empty, without braces, colons or spaces")
+        return value
+
+    def sqlite_url(self) -> str:
+        return f"sqlite:///{(self.data_dir / 'nbo.db').resolve()}"
+
+    def effective_database_url(self) -> str:
+        return self.database_url or self.sqlite_url()
+
+    def effective_admin_key(self) -> str:
+        """The admin key, generating and keeping one in the data folder when none is set."""
+        if self.admin_key:
+            return self.admin_key
+        path = self.data_dir / "admin.key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = "nbo_admin_" + secrets.token_urlsafe(24)
+        path.write_text(key + "\n")
+        path.chmod(0o600)
+        return key
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,118 @@
+"""The offer catalogue: SQL is the source of truth, an in-memory copy serves the hot path.
+
+Every change bumps a counter in Redis; each worker compares it with the version it holds (a cheap
+GET, at most every ``refresh_s``) and reloads from SQL when it moved, so marketers' edits reach
+every worker and every replica within about a second, without a redeploy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Engine, delete, insert, select, update
+
+from .errors import OfferNotFound
+from .offers import Offer
+from .tables import offers as offers_table
+
+__all__ = ["Catalogue", "SqlCatalogue"]
+
+
+class SqlCatalogue:
+    """CRUD on the ``offers`` table (synchronous; called off the event loop)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def put(self, offer_id: str, body: Mapping[str, Any]) -> bool:
+        """Create or replace an offer; returns True when it was created."""
+        Offer.from_body(offer_id, body)  # validates rules before anything is written
+        with self._engine.begin() as conn:
+            exists = conn.execute(
+                select(offers_table.c.offer_id).where(offers_table.c.offer_id == offer_id)
+            ).first()
+            if exists:
+                conn.execute(
+                    update(offers_table)
+                    .where(offers_table.c.offer_id == offer_id)
+                    .values(body=dict(body))
+                )
+            else:
+                conn.execute(insert(offers_table).values(offer_id=offer_id, body=dict(body)))
+        return exists is None
+
+    def get(self, offer_id: str) -> dict[str, Any]:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                select(offers_table.c.body).where(offers_table.c.offer_id == offer_id)
+            ).first()
+        if row is None:
+            raise OfferNotFound(offer_id)
+        return dict(row[0])
+
+    def delete(self, offer_id: str) -> None:
+        with self._engine.begin() as conn:
+            result = conn.execute(delete(offers_table).where(offers_table.c.offer_id == offer_id))
+        if result.rowcount == 0:
+            raise OfferNotFound(offer_id)
+
+    def all(self) -> list[tuple[str, dict[str, Any]]]:
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(offers_table.c.offer_id, offers_table.c.body).order_by(
+                    offers_table.c.offer_id
+                )
+            ).all()
+        return [(offer_id, dict(body)) for offer_id, body in rows]
+
+
+class Catalogue:
+    """The active offers, by channel, as of the last reload; cheap to read on every decision."""
+
+    def __init__(self, source: SqlCatalogue, *, refresh_s: float = 1.0) -> None:
+        self.source = source
+        self.refresh_s = refresh_s
+        self._offers: tuple[Offer, ...] = ()
+        self._by_channel: dict[str, tuple[Offer, ...]] = {}
+        self._version = -1
+        self._checked_at = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def offers(self) -> Sequence[Offer]:
+        return self._offers
+
+    def for_channel(self, channel: str) -> Sequence[Offer]:
+        return self._by_channel.get(channel, ())
+
+    def load(self, version: int) -> None:
+        offers = tuple(Offer.from_body(offer_id, body) for offer_id, body in self.source.all())
+        active = tuple(o for o in offers if o.active)
+        by_channel: dict[str, list[Offer]] = {}
+        for offer in active:
+            for channel in offer.channels:
+                by_channel.setdefault(channel, []).append(offer)
+        self._offers = active
+        self._by_channel = {ch: tuple(v) for ch, v in by_channel.items()}
+        self._version = version
+
+    async def refresh(self, current_version: int, *, force: bool = False) -> bool:
+        """Reload if the shared version moved; returns True when it did."""
+        self._checked_at = time.monotonic()
+        if current_version == self._version and not force:
+            return False
+        async with self._lock:
+            if current_version != self._version or force:
+                await asyncio.to_thread(self.load, current_version)
+                return True
+        return False
+
+    def due(self) -> bool:
+        return time.monotonic() - self._checked_at >= self.refresh_s

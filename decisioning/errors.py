@@ -1,0 +1,91 @@
+"""Domain errors of the decision service; only ``app/errors.py`` maps them to HTTP.
+
+::
+
+    DecisionError
+    ├── NotFound
+    │   ├── OfferNotFound
+    │   ├── CustomerNotFound
+    │   └── DecisionNotFound
+    ├── InvalidInput(field, problem)
+    │   └── OfferNotInDecision
+    ├── Conflict
+    │   └── OutcomeConflict
+    └── Unavailable           (a store we need is down; retry later)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "Conflict",
+    "CustomerNotFound",
+    "DecisionError",
+    "DecisionNotFound",
+    "InvalidInput",
+    "NotFound",
+    "OfferNotFound",
+    "OfferNotInDecision",
+    "OutcomeConflict",
+    "Unavailable",
+]
+
+
+class DecisionError(Exception):
+    """Base of every error the decision service raises on purpose."""
+
+    field: str | None = None
+
+
+class NotFound(DecisionError):
+    pass
+
+
+class OfferNotFound(NotFound):
+    def __init__(self, offer_id: str) -> None:
+        super().__init__(f"offer {offer_id!r} does not exist")
+        self.field = "offer_id"
+
+
+class CustomerNotFound(NotFound):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id!r} does not exist")
+        self.field = "customer_id"
+
+
+class DecisionNotFound(NotFound):
+    def __init__(self, decision_id: str) -> None:
+        super().__init__(f"decision {decision_id!r} does not exist (or is older than its log TTL)")
+        self.field = "decision_id"
+
+
+class InvalidInput(DecisionError):
+    """The request is well-formed JSON but says something we cannot accept."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class OfferNotInDecision(InvalidInput):
+    def __init__(self, offer_id: str, decision_id: str) -> None:
+        super().__init__(
+            "offer_id", f"offer {offer_id!r} was not shown in decision {decision_id!r}"
+        )
+
+
+class Conflict(DecisionError):
+    pass
+
+
+class OutcomeConflict(Conflict):
+    def __init__(self, offer_id: str, previous: str) -> None:
+        super().__init__(
+            f"an outcome {previous!r} was already recorded for offer {offer_id!r} in this decision"
+        )
+        self.field = "outcome"
+        self.previous = previous
+
+
+class Unavailable(DecisionError):
+    """A backing store is unreachable; the caller may retry."""

@@ -1,0 +1,115 @@
+"""Offers and service actions as the funnel sees them, and validation of their rules.
+
+Rules are checked when an offer is saved, so a typo in a marketer's rule is a clear error at the
+moment it is made, never a surprise at decision time.
+
+Examples
+--------
+>>> rule = Rule.parse({"feature": "tenure_months", "op": "gte", "value": 12}, index=0)
+>>> rule.feature, rule.op
+('tenure_months', 'gte')
+>>> try:
+...     Rule.parse({"feature": "age", "op": "bigger", "value": 3}, index=2)
+... except InvalidInput as exc:
+...     print(exc.field)
+eligibility[2].op
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InvalidInput
+
+__all__ = ["OPS", "Offer", "Rule"]
+
+OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
+_FEATURE = re.compile(r"^(context\.)?[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    feature: str
+    op: str
+    value: Any
+
+    @classmethod
+    def parse(cls, raw: Mapping[str, Any], *, index: int) -> Rule:
+        where = f"eligibility[{index}]"
+        feature, op, value = raw.get("feature"), raw.get("op"), raw.get("value")
+        if not isinstance(feature, str) or not _FEATURE.match(feature):
+            raise InvalidInput(
+                f"{where}.feature",
+                f"{feature!r} is not a feature path: use a customer feature name, "
+                "context.<key>, channel or interaction",
+            )
+        if op not in OPS:
+            raise InvalidInput(f"{where}.op", f"unknown op {op!r}; use one of {', '.join(OPS)}")
+        if op in ("in", "not_in"):
+            if not isinstance(value, list) or not value:
+                raise InvalidInput(f"{where}.value", f"op {op} needs a non-empty list")
+            if not all(isinstance(v, str | int | float | bool) for v in value):
+                raise InvalidInput(f"{where}.value", "list items must be strings or numbers")
+        elif op in ("gt", "gte", "lt", "lte"):
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise InvalidInput(
+                    f"{where}.value", f"op {op} needs a number (or an ISO date string)"
+                )
+        elif op in ("eq", "ne"):
+            if not isinstance(value, str | int | float | bool):
+                raise InvalidInput(f"{where}.value", f"op {op} needs a string, number or bool")
+        elif op == "exists" and value is not None and not isinstance(value, bool):
+            raise InvalidInput(f"{where}.value", "op exists takes true, false or nothing")
+        return cls(feature=feature, op=op, value=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One catalogue entry: an offer (sales) or a service action."""
+
+    offer_id: str
+    name: str
+    kind: str
+    channels: tuple[str, ...]
+    value: float
+    lever: float = 1.0
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    eligibility: tuple[Rule, ...] = ()
+    max_impressions: int | None = None
+    impression_window_s: int | None = None
+    cooldown_after_decline_s: int | None = None
+    outcome_window_s: int | None = None
+    default_outcome: str | None = "ignored"
+    active: bool = True
+
+    @classmethod
+    def from_body(cls, offer_id: str, body: Mapping[str, Any]) -> Offer:
+        rules = tuple(
+            Rule.parse(rule, index=n) for n, rule in enumerate(body.get("eligibility") or [])
+        )
+        return cls(
+            offer_id=offer_id,
+            name=str(body["name"]),
+            kind=str(body.get("kind", "offer")),
+            channels=tuple(body.get("channels") or ()),
+            value=float(body.get("value", 0.0)),
+            lever=float(1.0 if body.get("lever") is None else body["lever"]),
+            attributes=dict(body.get("attributes") or {}),
+            eligibility=rules,
+            max_impressions=body.get("max_impressions"),
+            impression_window_s=body.get("impression_window_s"),
+            cooldown_after_decline_s=body.get("cooldown_after_decline_s"),
+            outcome_window_s=body.get("outcome_window_s"),
+            default_outcome=body.get("default_outcome", "ignored"),
+            active=bool(body.get("active", True)),
+        )
+
+    def example(self) -> dict[str, Any]:
+        """The offer's side of a learning example: id, kind and attributes under ``offer.``."""
+        out: dict[str, Any] = {"offer.id": self.offer_id, "offer.kind": self.kind}
+        for name, value in self.attributes.items():
+            out[f"offer.{name}"] = value
+        return out

@@ -1,0 +1,61 @@
+"""Everything nbo asks of its online store, one small Protocol per concern.
+
+``decisioning/`` is typed against these; ``feature_store`` implements them on Redis
+(:mod:`feature_store.customers`, :mod:`~feature_store.decisions`, :mod:`~feature_store.streams`,
+:mod:`~feature_store.snapshots`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from .customers import CustomerRecord
+from .decisions import DecisionEntry, OutcomeResult
+
+__all__ = ["CustomerFeatures", "DecisionLog", "ModelStore"]
+
+
+class CustomerFeatures(Protocol):
+    async def put(
+        self, customer_id: str, features: Mapping[str, Any], consent: Mapping[str, bool] | None
+    ) -> None: ...
+
+    async def get(self, customer_id: str) -> CustomerRecord | None: ...
+
+    async def delete(self, customer_id: str) -> bool: ...
+
+    async def history(self, customer_id: str, *, offset: int = 0, limit: int = 50) -> list[Any]: ...
+
+    async def append_history(self, customer_id: str, entry: Mapping[str, Any]) -> None: ...
+
+
+class DecisionLog(Protocol):
+    async def record(
+        self, entry: DecisionEntry, history: Mapping[str, Any] | None = None
+    ) -> None: ...
+
+    async def record_outcome(
+        self,
+        decision_id: str,
+        offer_id: str,
+        outcome: str,
+        *,
+        now_ms: int,
+        value: float | None = None,
+        source: str = "response",
+    ) -> OutcomeResult: ...
+
+    async def close_due_windows(self, now_ms: int, *, limit: int = 1000) -> int: ...
+
+    async def stats(self) -> dict[str, int]: ...
+
+
+class ModelStore(Protocol):
+    async def latest_version(self) -> int: ...
+
+    async def load_snapshot(self, version: int) -> bytes | None: ...
+
+    async def bump_catalogue(self) -> int: ...
+
+    async def catalogue_version(self) -> int: ...

@@ -1,0 +1,99 @@
+"""Customer features, consent and recent history in Redis hashes and lists."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import map_redis_errors
+from .keys import Keys
+
+__all__ = ["CustomerRecord", "RedisCustomers"]
+
+HISTORY_LENGTH = 500
+"""Entries kept per customer in Redis; the SQL archive keeps everything."""
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    customer_id: str
+    features: dict[str, Any]
+    consent: dict[str, bool]
+
+
+class RedisCustomers:
+    """Implements :class:`feature_store.base.CustomerFeatures` on Redis."""
+
+    def __init__(self, client: Any, keys: Keys) -> None:
+        self._redis = client
+        self._keys = keys
+
+    async def put(
+        self, customer_id: str, features: Mapping[str, Any], consent: Mapping[str, bool] | None
+    ) -> None:
+        """Replace the customer's features (and consent when given) in one transaction."""
+        k = self._keys
+        with map_redis_errors():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.delete(k.features(customer_id))
+                if features:
+                    pipe.hset(
+                        k.features(customer_id),
+                        mapping={name: orjson.dumps(v) for name, v in features.items()},
+                    )
+                if consent is not None:
+                    pipe.delete(k.consent(customer_id))
+                    if consent:
+                        pipe.hset(
+                            k.consent(customer_id),
+                            mapping={ch: "1" if ok else "0" for ch, ok in consent.items()},
+                        )
+                await pipe.execute()
+
+    async def get(self, customer_id: str) -> CustomerRecord | None:
+        k = self._keys
+        with map_redis_errors():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.hgetall(k.features(customer_id))
+                pipe.hgetall(k.consent(customer_id))
+                raw_features, raw_consent = await pipe.execute()
+        if not raw_features and not raw_consent:
+            return None
+        return CustomerRecord(
+            customer_id=customer_id,
+            features={_text(n): orjson.loads(v) for n, v in raw_features.items()},
+            consent={_text(ch): v in (b"1", "1") for ch, v in raw_consent.items()},
+        )
+
+    async def delete(self, customer_id: str) -> bool:
+        k = self._keys
+        with map_redis_errors():
+            removed: int = await self._redis.delete(
+                k.features(customer_id),
+                k.consent(customer_id),
+                k.history(customer_id),
+                k.contacts(customer_id),
+            )
+        return removed > 0
+
+    async def history(self, customer_id: str, *, offset: int = 0, limit: int = 50) -> list[Any]:
+        with map_redis_errors():
+            raw = await self._redis.lrange(
+                self._keys.history(customer_id), offset, offset + limit - 1
+            )
+        return [orjson.loads(item) for item in raw]
+
+    async def append_history(self, customer_id: str, entry: Mapping[str, Any]) -> None:
+        key = self._keys.history(customer_id)
+        with map_redis_errors():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.lpush(key, orjson.dumps(entry))
+                pipe.ltrim(key, 0, HISTORY_LENGTH - 1)
+                await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,255 @@
+"""The decision log and the outcome join: what makes learning exactly-once.
+
+A decision is logged as one hash (context features as they were at decision time, and for each
+shown offer its attributes, the probability it was chosen with and its outcome window). An outcome
+is joined with that hash *inside Redis* by one Lua script, which also deduplicates it, marks it,
+removes it from the window queue, counts it and appends the joined record to the outcome stream.
+The decision hash, the stream, the window queue and the counters share one hash slot
+(``{o:<shard>}``), so the script is atomic on a single server and on Redis Cluster alike: an
+outcome is either fully recorded and streamed, or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from .errors import map_redis_errors
+from .keys import Keys
+
+__all__ = ["DecisionEntry", "OutcomeResult", "RedisDecisionLog", "ShownOffer"]
+
+
+@dataclass(frozen=True, slots=True)
+class ShownOffer:
+    offer_id: str
+    attributes: Mapping[str, Any]
+    """The offer as the model saw it (``offer.``-prefixed example keys)."""
+    probability: float
+    explored: bool
+    window_s: int | None
+    default_outcome: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionEntry:
+    decision_id: str
+    customer_id: str
+    channel: str
+    interaction: str
+    at_ms: int
+    model_version: int
+    control_group: bool
+    context: Mapping[str, Any]
+    shown: Sequence[ShownOffer]
+
+
+@dataclass(frozen=True, slots=True)
+class OutcomeResult:
+    """``status``: recorded, duplicate, conflict, late, unknown_decision, not_shown, closed."""
+
+    status: str
+    previous: str | None = None
+    stream_id: str | None = None
+    customer_id: str | None = None
+
+
+_OUTCOME_SCRIPT = """
+local dkey, skey, pkey, statkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local did, oid, outcome, now, value, source =
+    ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
+if redis.call('EXISTS', dkey) == 0 then return {'unknown_decision'} end
+local attrs = redis.call('HGET', dkey, 'a:' .. oid)
+if not attrs then return {'not_shown'} end
+local prev = redis.call('HGET', dkey, 'out:' .. oid)
+if prev then
+  if source == 'window' then return {'closed', prev} end
+  if redis.call('HGET', dkey, 'src:' .. oid) == 'response' then
+    if prev == outcome then return {'duplicate', prev} end
+    return {'conflict', prev}
+  end
+  local late = redis.call('HGET', dkey, 'late:' .. oid)
+  if late then
+    if late == outcome then return {'duplicate', late} end
+    return {'conflict', late}
+  end
+  redis.call('HSET', dkey, 'late:' .. oid, outcome)
+  redis.call('HINCRBY', statkey, 'late:' .. oid, 1)
+  return {'late', prev, '', redis.call('HGET', dkey, 'customer')}
+end
+local deadline = tonumber(redis.call('HGET', dkey, 'w:' .. oid) or '0')
+local late_response = nil
+if source == 'response' and deadline > 0 and now > deadline then
+  late_response = outcome
+  source = 'window'
+end
+local learn = '1'
+if source == 'window' then
+  local default = redis.call('HGET', dkey, 'd:' .. oid) or ''
+  if default == '' then outcome = 'expired'; learn = '0' else outcome = default end
+end
+redis.call('HSET', dkey, 'out:' .. oid, outcome, 'src:' .. oid, source, 'v:' .. oid, value)
+redis.call('ZREM', pkey, did .. '|' .. oid)
+local control = redis.call('HGET', dkey, 'control')
+redis.call('HINCRBY', statkey, outcome .. ':' .. oid, 1)
+if control == '1' then redis.call('HINCRBY', statkey, 'control:' .. outcome, 1) end
+local id = redis.call('XADD', skey, '*',
+  'd', did, 'o', oid, 'y', outcome, 'l', learn, 'src', source, 'v', value,
+  'x', redis.call('HGET', dkey, 'x'), 'a', attrs,
+  'p', redis.call('HGET', dkey, 'p:' .. oid) or '', 'c', redis.call('HGET', dkey, 'customer'),
+  'ch', redis.call('HGET', dkey, 'channel'), 'ctl', control, 'mv', redis.call('HGET', dkey, 'mv'))
+if late_response then
+  redis.call('HSET', dkey, 'late:' .. oid, late_response)
+  redis.call('HINCRBY', statkey, 'late:' .. oid, 1)
+  return {'late', outcome, id, redis.call('HGET', dkey, 'customer')}
+end
+return {'recorded', outcome, id, redis.call('HGET', dkey, 'customer')}
+"""
+
+
+class RedisDecisionLog:
+    """Implements :class:`feature_store.base.DecisionLog` on Redis."""
+
+    def __init__(self, client: Any, keys: Keys, *, ttl_s: int = 14 * 86400) -> None:
+        self._redis = client
+        self._keys = keys
+        self._ttl_s = ttl_s
+        self._outcome_script = client.register_script(_OUTCOME_SCRIPT)
+
+    def shard_of(self, decision_id: str) -> int:
+        return self._keys.shard_of(decision_id)
+
+    async def record(self, entry: DecisionEntry, history: Mapping[str, Any] | None = None) -> None:
+        """Log a decision with its impressions, window deadlines and history: one MULTI, one trip.
+
+        Everything but the history line shares the decision's slot; on Redis Cluster the history
+        line must move to its own pipeline (a MULTI cannot span slots).
+        """
+        k = self._keys
+        shard = k.shard_of(entry.decision_id)
+        key = k.decision(entry.decision_id, shard)
+        fields: dict[str, Any] = {
+            "customer": entry.customer_id,
+            "channel": entry.channel,
+            "interaction": entry.interaction,
+            "at": entry.at_ms,
+            "mv": entry.model_version,
+            "control": "1" if entry.control_group else "0",
+            "x": orjson.dumps(entry.context),
+            "offers": orjson.dumps([s.offer_id for s in entry.shown]),
+        }
+        pending: dict[str, int] = {}
+        ttl_s = self._ttl_s
+        for s in entry.shown:
+            fields[f"a:{s.offer_id}"] = orjson.dumps(s.attributes)
+            fields[f"p:{s.offer_id}"] = repr(s.probability)
+            fields[f"e:{s.offer_id}"] = "1" if s.explored else "0"
+            fields[f"d:{s.offer_id}"] = s.default_outcome or ""
+            if s.window_s:
+                deadline = entry.at_ms + s.window_s * 1000
+                fields[f"w:{s.offer_id}"] = deadline
+                pending[f"{entry.decision_id}|{s.offer_id}"] = deadline
+                ttl_s = max(ttl_s, s.window_s + 86400)
+        with map_redis_errors():
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping=fields)
+                pipe.expire(key, ttl_s)
+                if pending:
+                    pipe.zadd(k.pending(shard), pending)
+                stats = k.stats(shard)
+                for s in entry.shown:
+                    pipe.hincrby(stats, f"shown:{s.offer_id}", 1)
+                if entry.control_group:
+                    pipe.hincrby(stats, "control:decisions", 1)
+                pipe.hincrby(stats, "decisions", 1)
+                if history is not None:
+                    hkey = k.history(entry.customer_id)
+                    pipe.lpush(hkey, orjson.dumps(history))
+                    pipe.ltrim(hkey, 0, 499)
+                await pipe.execute()
+
+    async def get(self, decision_id: str) -> dict[str, str] | None:
+        k = self._keys
+        with map_redis_errors():
+            raw = await self._redis.hgetall(k.decision(decision_id, k.shard_of(decision_id)))
+        if not raw:
+            return None
+        return {_text(a): _text(b) for a, b in raw.items()}
+
+    async def record_outcome(
+        self,
+        decision_id: str,
+        offer_id: str,
+        outcome: str,
+        *,
+        now_ms: int,
+        value: float | None = None,
+        source: str = "response",
+    ) -> OutcomeResult:
+        """Join, deduplicate and stream one outcome atomically (see the module docstring)."""
+        k = self._keys
+        shard = k.shard_of(decision_id)
+        keys = [
+            k.decision(decision_id, shard),
+            k.outcomes(shard),
+            k.pending(shard),
+            k.stats(shard),
+        ]
+        args = [
+            decision_id,
+            offer_id,
+            outcome,
+            now_ms,
+            "" if value is None else repr(value),
+            source,
+        ]
+        with map_redis_errors():
+            reply = await self._outcome_script(keys=keys, args=args)
+        parts = [_text(p) for p in reply]
+        return OutcomeResult(
+            status=parts[0],
+            previous=parts[1] if len(parts) > 1 else None,
+            stream_id=(parts[2] or None) if len(parts) > 2 else None,
+            customer_id=parts[3] if len(parts) > 3 else None,
+        )
+
+    async def close_due_windows(self, now_ms: int, *, limit: int = 1000) -> int:
+        """Apply the default outcome to every shown offer whose outcome window has passed."""
+        k = self._keys
+        closed = 0
+        for shard in range(k.shards):
+            with map_redis_errors():
+                due = await self._redis.zrangebyscore(
+                    k.pending(shard), "-inf", now_ms, start=0, num=limit
+                )
+            for member in due:
+                decision_id, _, offer_id = _text(member).partition("|")
+                result = await self.record_outcome(
+                    decision_id, offer_id, "ignored", now_ms=now_ms, source="window"
+                )
+                if result.status in ("unknown_decision", "not_shown"):
+                    with map_redis_errors():
+                        await self._redis.zrem(k.pending(shard), member)
+                closed += 1
+        return closed
+
+    async def stats(self) -> dict[str, int]:
+        """Counters summed over shards: ``shown:<offer>``, ``<outcome>:<offer>``, ``control:*``."""
+        total: dict[str, int] = {}
+        with map_redis_errors():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for shard in range(self._keys.shards):
+                    pipe.hgetall(self._keys.stats(shard))
+                replies = await pipe.execute()
+        for reply in replies:
+            for name, count in reply.items():
+                key = _text(name)
+                total[key] = total.get(key, 0) + int(count)
+        return total
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

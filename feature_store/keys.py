@@ -1,0 +1,89 @@
+"""The one place that builds Redis keys. Renaming a key is a migration: tests pin these strings.
+
+Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
+
+    P:v1:{c:<customer>}:features     hash   feature -> JSON value
+    P:v1:{c:<customer>}:consent      hash   channel -> "1" / "0"
+    P:v1:{c:<customer>}:history      list   newest-first JSON entries (decisions, outcomes, events)
+    P:v1:{c:<customer>}:contacts     hash   contact-policy counters
+    P:v1:{o:<shard>}:decision:<id>   hash   the decision log entry an outcome joins with (TTL)
+    P:v1:{o:<shard>}:outcomes        stream joined outcomes, read by the learner's consumer group
+    P:v1:{o:<shard>}:pending         zset   "<decision>|<offer>" by outcome-window deadline (ms)
+    P:v1:{o:<shard>}:stats           hash   per-offer impressions / outcomes, control-group counts
+    P:v1:{m}:checkpoint              string the learner's checkpoint (model + stream positions)
+    P:v1:{m}:snapshot:<version>      string an exported model snapshot
+    P:v1:{m}:snapshot:latest         string the newest published version
+    P:v1:{m}:catalogue:version       string bumped on every catalogue change
+
+Hash tags: everything about one customer shares the slot ``{c:<id>}``; a decision, its outcome
+stream and its pending window share ``{o:<shard>}``, so joining an outcome with its decision and
+appending it to the stream is one atomic script, also on Redis Cluster.
+
+Examples
+--------
+>>> k = Keys()
+>>> k.features("C1")
+'nbo:v1:{c:C1}:features'
+>>> k.decision("ab12", 0)
+'nbo:v1:{o:0}:decision:ab12'
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+
+__all__ = ["Keys"]
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "nbo"
+    shards: int = 1
+
+    @property
+    def _base(self) -> str:
+        return f"{self.prefix}:v1"
+
+    def shard_of(self, decision_id: str) -> int:
+        """The outcome-stream shard of a decision, derived from its id alone."""
+        return zlib.crc32(decision_id.encode()) % self.shards
+
+    def features(self, customer_id: str) -> str:
+        return f"{self._base}:{{c:{customer_id}}}:features"
+
+    def consent(self, customer_id: str) -> str:
+        return f"{self._base}:{{c:{customer_id}}}:consent"
+
+    def history(self, customer_id: str) -> str:
+        return f"{self._base}:{{c:{customer_id}}}:history"
+
+    def contacts(self, customer_id: str) -> str:
+        return f"{self._base}:{{c:{customer_id}}}:contacts"
+
+    def decision(self, decision_id: str, shard: int) -> str:
+        return f"{self._base}:{{o:{shard}}}:decision:{decision_id}"
+
+    def outcomes(self, shard: int) -> str:
+        return f"{self._base}:{{o:{shard}}}:outcomes"
+
+    def pending(self, shard: int) -> str:
+        return f"{self._base}:{{o:{shard}}}:pending"
+
+    def stats(self, shard: int) -> str:
+        return f"{self._base}:{{o:{shard}}}:stats"
+
+    @property
+    def checkpoint(self) -> str:
+        return f"{self._base}:{{m}}:checkpoint"
+
+    def snapshot(self, version: int) -> str:
+        return f"{self._base}:{{m}}:snapshot:{version}"
+
+    @property
+    def snapshot_latest(self) -> str:
+        return f"{self._base}:{{m}}:snapshot:latest"
+
+    @property
+    def catalogue_version(self) -> str:
+        return f"{self._base}:{{m}}:catalogue:version"

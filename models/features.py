@@ -1,0 +1,84 @@
+"""Turn flat feature dicts into the sparse token vectors the bilinear model works on.
+
+A learning example is one flat dict: customer and context features under their own names, and the
+offer's attributes under ``offer.`` (``offer.id`` is the offer id). The model never sees raw
+values: each side becomes a list of ``(token, value)`` pairs, L2-normalised so that a step of the
+learner moves the logit by about the same amount whatever the number of features.
+
+Encoding rules, chosen so that serving needs no fitted state (nothing to ship beside the weights):
+
+- ``str`` -> categorical token ``name=value`` (1.0)
+- ``bool`` -> ``name=true`` / ``name=false``
+- ``int``/``float`` -> a numeric token ``name`` with a signed ``log1p`` of the value (heavy-tailed
+  money and counts stay comparable without a scaler), plus a bucket token ``name#b<k>`` with
+  ``k = floor(log2(1 + |v|))`` so non-linear effects (age, tenure) can be learned.
+- a list of strings -> one ``name=item`` token per item (products held)
+- ``None``, NaN and infinities -> nothing
+
+Examples
+--------
+>>> split_example({"segment": "youth", "offer.id": "x", "offer.category": "data"})
+({'segment': 'youth'}, {'id': 'x', 'category': 'data'})
+>>> [t for t, _ in encode({"segment": "youth", "is_student": True, "tenure": 5})]
+['1', 'segment=youth', 'is_student=true', 'tenure', 'tenure#b2']
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["BIAS", "OFFER_PREFIX", "Tokens", "encode", "split_example"]
+
+BIAS = "1"
+OFFER_PREFIX = "offer."
+
+Tokens = list[tuple[str, float]]
+
+
+def split_example(x: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Separate the context side from the offer side of one learning example."""
+    context: dict[str, Any] = {}
+    offer: dict[str, Any] = {}
+    for key, value in x.items():
+        if key.startswith(OFFER_PREFIX):
+            offer[key[len(OFFER_PREFIX) :]] = value
+        else:
+            context[key] = value
+    return context, offer
+
+
+def _tokens_of(name: str, value: Any, out: Tokens) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool):
+        out.append((f"{name}={'true' if value else 'false'}", 1.0))
+    elif isinstance(value, int | float):
+        v = float(value)
+        if not math.isfinite(v):
+            return
+        out.append((name, math.copysign(math.log1p(abs(v)), v)))
+        out.append((f"{name}#b{int(math.log2(1.0 + abs(v)))}", 1.0))
+    elif isinstance(value, str):
+        out.append((f"{name}={value}", 1.0))
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            if isinstance(item, str | int) and not isinstance(item, bool):
+                out.append((f"{name}={item}", 1.0))
+
+
+def encode(features: Mapping[str, Any], *, normalise: bool = False) -> Tokens:
+    """Encode one side (context or offer) as tokens, the bias token first.
+
+    With ``normalise`` the vector is scaled to unit L2 norm, which keeps the learner's step size
+    independent of how many features a customer or an offer happens to have.
+    """
+    out: Tokens = [(BIAS, 1.0)]
+    for name, value in features.items():
+        _tokens_of(name, value, out)
+    if normalise:
+        norm = math.sqrt(sum(v * v for _, v in out))
+        if norm > 0:
+            out = [(t, v / norm) for t, v in out]
+    return out

@@ -1,0 +1,157 @@
+"""The learner loop: read joined outcomes, update the model, checkpoint atomically, publish.
+
+Exactly once, by construction: the checkpoint is one blob holding the model *and* the last stream
+id applied per shard, written in one atomic store operation. Entries are acknowledged on the stream
+only after the checkpoint that contains them is saved. A learner killed at any moment restarts from
+its last checkpoint; the stream redelivers everything not acknowledged, and entries at or below the
+checkpointed id are skipped (they are already in the model). So every outcome is learned once.
+
+``run(stop, max_items)`` mirrors arq's worker: it loops until ``stop`` is set, or, in burst mode
+(tests, benchmarks), until ``max_items`` records were handled or the stream is idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .bandit_model import BanditModel
+from .base import CheckpointStore, OutcomeSource, SnapshotSink
+
+__all__ = ["LearnerLoop", "LearnerState", "stream_id_key"]
+
+log = logging.getLogger(__name__)
+
+
+def stream_id_key(stream_id: str) -> tuple[int, int]:
+    """Order Redis stream ids (``"<ms>-<seq>"``) numerically.
+
+    >>> stream_id_key("1700000000000-3") < stream_id_key("1700000000000-12")
+    True
+    """
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class LearnerState:
+    """Everything a checkpoint holds; saved and restored as one unit."""
+
+    model: BanditModel
+    positions: dict[int, str] = field(default_factory=dict)
+    version: int = 0
+    learned: int = 0
+    accepted: int = 0
+    log_only: int = 0
+
+
+class LearnerLoop:
+    """Consume outcomes and keep the model, its checkpoint and its published snapshot up to date."""
+
+    def __init__(
+        self,
+        source: OutcomeSource,
+        checkpoints: CheckpointStore,
+        snapshots: SnapshotSink,
+        *,
+        model_factory: Callable[[], BanditModel] = BanditModel,
+        batch_size: int = 500,
+        block_ms: int = 500,
+        checkpoint_interval_s: float = 1.0,
+    ) -> None:
+        self.source = source
+        self.checkpoints = checkpoints
+        self.snapshots = snapshots
+        self.model_factory = model_factory
+        self.batch_size = batch_size
+        self.block_ms = block_ms
+        self.checkpoint_interval_s = checkpoint_interval_s
+        self._state: LearnerState | None = None
+        self._unacked: dict[int, list[str]] = {}
+        self._dirty = False
+
+    @property
+    def state(self) -> LearnerState:
+        if self._state is None:
+            raise RuntimeError("the learner has not been started: call restore() first")
+        return self._state
+
+    async def restore(self) -> LearnerState:
+        """Load the last checkpoint, or start a fresh model."""
+        data = await self.checkpoints.load_checkpoint()
+        if data is None:
+            self._state = LearnerState(model=self.model_factory())
+        else:
+            # the checkpoint is written only by nbo's learner into nbo's own Redis
+            self._state = pickle.loads(data)  # noqa: S301
+        return self._state
+
+    def _apply(self, records: list[object]) -> int:
+        state = self.state
+        handled = 0
+        for record in records:
+            shard: int = record.shard  # type: ignore[attr-defined]
+            stream_id: str = record.stream_id  # type: ignore[attr-defined]
+            self._unacked.setdefault(shard, []).append(stream_id)
+            last = state.positions.get(shard)
+            if last is not None and stream_id_key(stream_id) <= stream_id_key(last):
+                continue  # already in the checkpointed model: a redelivery after a crash
+            if record.learn:  # type: ignore[attr-defined]
+                accepted: bool = record.accepted  # type: ignore[attr-defined]
+                state.model.learn_one(record.example(), accepted)  # type: ignore[attr-defined]
+                state.learned += 1
+                state.accepted += int(accepted)
+            else:
+                state.log_only += 1
+            state.positions[shard] = stream_id
+            self._dirty = True
+            handled += 1
+        return handled
+
+    async def checkpoint(self) -> None:
+        """Save model and positions atomically, publish a snapshot, then acknowledge."""
+        state = self.state
+        if self._dirty:
+            state.version += 1
+            await self.checkpoints.save_checkpoint(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
+            snapshot = state.model.export(version=state.version)
+            await self.snapshots.publish_snapshot(state.version, snapshot.to_bytes())
+            self._dirty = False
+        if self._unacked:
+            unacked, self._unacked = self._unacked, {}
+            await self.source.ack(unacked)
+
+    async def run(
+        self,
+        stop: asyncio.Event | None = None,
+        *,
+        max_items: int | None = None,
+        until_idle: bool = False,
+    ) -> int:
+        """Learn until stopped; returns how many new records were applied."""
+        if self._state is None:
+            await self.restore()
+        handled = 0
+        last_checkpoint = time.monotonic()
+        try:
+            while stop is None or not stop.is_set():
+                want = self.batch_size
+                if max_items is not None:
+                    want = min(want, max_items - handled)
+                    if want <= 0:
+                        break
+                records = list(await self.source.read(want, self.block_ms))
+                handled += self._apply(records)  # type: ignore[arg-type]
+                now = time.monotonic()
+                if now - last_checkpoint >= self.checkpoint_interval_s:
+                    await self.checkpoint()
+                    last_checkpoint = now
+                if until_idle and not records:
+                    break
+        finally:
+            await self.checkpoint()
+        return handled

@@ -1,0 +1,198 @@
+"""Frozen model weights as dense numpy arrays: what API workers load and score with.
+
+Learning happens in river (dict weights, one example at a time); serving scores a whole catalogue
+per request, so the learner exports the weights into a matrix ``W`` (context tokens x offer tokens)
+and a matrix ``V`` of per-weight variances. Scoring ``n`` offers is then two small matrix-vector
+products: ``mean = b + A @ (x @ W[rows])`` and ``var = A**2 @ (x**2 @ V[rows])``.
+
+Snapshots serialise with ``numpy.savez`` and JSON (no pickle), so a worker can load one from Redis
+without trusting code in it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .features import BIAS, encode, split_example
+
+__all__ = ["OfferMatrix", "Snapshot"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True, slots=True)
+class OfferMatrix:
+    """The offers of a catalogue encoded once against one snapshot's token index."""
+
+    offer_ids: tuple[str, ...]
+    values: FloatArray
+    """(n_offers, n_cols) normalised token values of each offer over the snapshot's columns."""
+    unknown_sq: FloatArray
+    """(n_offers,) squared norm of each offer's tokens that the snapshot has never seen."""
+
+    def __len__(self) -> int:
+        return len(self.offer_ids)
+
+    def take(self, indices: Sequence[int] | npt.NDArray[np.intp]) -> OfferMatrix:
+        """The sub-matrix of some offers, e.g. the eligible ones."""
+        idx = np.asarray(indices, dtype=np.intp)
+        return OfferMatrix(
+            offer_ids=tuple(self.offer_ids[i] for i in idx),
+            values=self.values[idx],
+            unknown_sq=self.unknown_sq[idx],
+        )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Snapshot:
+    """An immutable, versioned export of a :class:`~models.BanditModel`."""
+
+    version: int
+    intercept: float
+    prior_variance: float
+    n_learned: int
+    row_index: Mapping[str, int]
+    col_index: Mapping[str, int]
+    weights: FloatArray
+    variances: FloatArray
+
+    @classmethod
+    def empty(cls, *, prior_rate: float = 0.05, prior_variance: float = 1.0) -> Snapshot:
+        """The snapshot of a model that has learned nothing yet."""
+        return cls.from_weights(
+            version=0,
+            intercept=float(np.log(prior_rate / (1 - prior_rate))),
+            weights={},
+            precision={},
+            prior_variance=prior_variance,
+            n_learned=0,
+        )
+
+    @classmethod
+    def from_weights(
+        cls,
+        *,
+        version: int,
+        intercept: float,
+        weights: Mapping[tuple[str, str], float],
+        precision: Mapping[tuple[str, str], float],
+        prior_variance: float,
+        n_learned: int,
+    ) -> Snapshot:
+        rows: dict[str, int] = {BIAS: 0}
+        cols: dict[str, int] = {BIAS: 0}
+        for i, j in precision:
+            rows.setdefault(i, len(rows))
+            cols.setdefault(j, len(cols))
+        for i, j in weights:
+            rows.setdefault(i, len(rows))
+            cols.setdefault(j, len(cols))
+        w = np.zeros((len(rows), len(cols)))
+        v = np.full((len(rows), len(cols)), prior_variance)
+        for (i, j), value in weights.items():
+            w[rows[i], cols[j]] = value
+        for (i, j), q in precision.items():
+            v[rows[i], cols[j]] = 1.0 / q
+        v[0, 0] = 0.0  # bias x bias is the intercept, learned separately
+        return cls(
+            version=version,
+            intercept=intercept,
+            prior_variance=prior_variance,
+            n_learned=n_learned,
+            row_index=rows,
+            col_index=cols,
+            weights=w,
+            variances=v,
+        )
+
+    def encode_offers(self, offers: Sequence[Mapping[str, Any]]) -> OfferMatrix:
+        """Encode offers given as ``offer.``-prefixed dicts (or attribute dicts with ``id``)."""
+        ids: list[str] = []
+        values = np.zeros((len(offers), len(self.col_index)))
+        unknown = np.zeros(len(offers))
+        for n, offer in enumerate(offers):
+            _, attrs = split_example(offer)
+            if not attrs:
+                attrs = dict(offer)
+            ids.append(str(attrs.get("id")))
+            for token, value in encode(attrs, normalise=True):
+                col = self.col_index.get(token)
+                if col is None:
+                    unknown[n] += value * value
+                else:
+                    values[n, col] = value
+        return OfferMatrix(offer_ids=tuple(ids), values=values, unknown_sq=unknown)
+
+    def score(
+        self, context: Mapping[str, Any], offers: OfferMatrix
+    ) -> tuple[FloatArray, FloatArray]:
+        """Mean and variance of the acceptance logit of each offer for this context."""
+        rows: list[int] = []
+        xs: list[float] = []
+        unknown_sq = 0.0
+        for token, value in encode(context, normalise=True):
+            row = self.row_index.get(token)
+            if row is None:
+                unknown_sq += value * value
+            else:
+                rows.append(row)
+                xs.append(value)
+        x = np.asarray(xs)
+        u = x @ self.weights[rows]
+        s = (x * x) @ self.variances[rows]
+        a = offers.values
+        mean = self.intercept + a @ u
+        known_sq = float(x @ x)
+        # terms with a token never seen on either side carry the prior variance
+        var = (a * a) @ s + self.prior_variance * (
+            offers.unknown_sq * known_sq + unknown_sq * ((a * a).sum(axis=1) + offers.unknown_sq)
+        )
+        return mean, var
+
+    @staticmethod
+    def calibrated(mean: FloatArray, var: FloatArray) -> FloatArray:
+        """Probability of acceptance integrating over the logit's uncertainty (probit approx.)."""
+        result: FloatArray = 1.0 / (1.0 + np.exp(-mean / np.sqrt(1.0 + np.pi * var / 8.0)))
+        return result
+
+    def to_bytes(self) -> bytes:
+        meta = {
+            "version": self.version,
+            "intercept": self.intercept,
+            "prior_variance": self.prior_variance,
+            "n_learned": self.n_learned,
+            "rows": sorted(self.row_index, key=self.row_index.__getitem__),
+            "cols": sorted(self.col_index, key=self.col_index.__getitem__),
+        }
+        buf = io.BytesIO()
+        np.savez(
+            buf,
+            meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
+            weights=self.weights.astype(np.float32),
+            variances=self.variances.astype(np.float32),
+        )
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Snapshot:
+        with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+            meta = json.loads(arrays["meta"].tobytes().decode())
+            weights = arrays["weights"].astype(np.float64)
+            variances = arrays["variances"].astype(np.float64)
+        return cls(
+            version=int(meta["version"]),
+            intercept=float(meta["intercept"]),
+            prior_variance=float(meta["prior_variance"]),
+            n_learned=int(meta["n_learned"]),
+            row_index={t: n for n, t in enumerate(meta["rows"])},
+            col_index={t: n for n, t in enumerate(meta["cols"])},
+            weights=weights,
+            variances=variances,
+        )
