@@ -29,8 +29,16 @@ def _body(error: str, field: str | None, detail: Any) -> dict[str, Any]:
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or str(loc[0] if loc else "body")
+    """``("body", "eligibility", 0, "op")`` -> ``eligibility[0].op``, as domain errors name it."""
+    field = ""
+    for part in loc:
+        if part in ("body", "query", "path", "header") and not field:
+            continue
+        if isinstance(part, int):
+            field += f"[{part}]"
+        else:
+            field += f".{part}" if field else str(part)
+    return field or str(loc[0] if loc else "body")
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:

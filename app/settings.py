@@ -14,7 +14,11 @@ __all__ = ["Settings", "get_settings"]
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="NBO_", env_file=".env", env_ignore_empty=True, extra="ignore"
+        env_prefix="NBO_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+        populate_by_name=True,
     )
 
     redis_url: str | None = Field(

@@ -1,0 +1,115 @@
+"""Decisions and outcomes: the contract's shapes, unknown customers, exactly-once outcomes."""
+
+from __future__ import annotations
+
+from tests.factories import make_customer, make_offer
+from tests.services import Service
+
+
+def _decide(service: Service, customer_id: str = "C1", **extra: object) -> dict[str, object]:
+    body = {"customer_id": customer_id, "channel": "web", "interaction": "visit", **extra}
+    response = service.client.post("/v1/decisions", json=body)
+    assert response.status_code == 200, response.text
+    decision: dict[str, object] = response.json()
+    return decision
+
+
+def test_decision_has_the_contract_shape(service: Service) -> None:
+    service.client.put("/v1/offers/fibre", json=make_offer())
+    service.client.put("/v1/offers/tv", json=make_offer(name="TV", value=12))
+    service.client.put("/v1/customers/C1", json=make_customer())
+    decision = _decide(service, limit=2)
+    assert set(decision) >= {
+        "decision_id",
+        "customer_id",
+        "channel",
+        "offers",
+        "control_group",
+        "model_version",
+    }
+    assert decision["known_customer"] is True
+    offers = decision["offers"]
+    assert isinstance(offers, list) and {o["offer_id"] for o in offers} == {"fibre", "tv"}
+    for offer in offers:
+        assert set(offer) >= {
+            "offer_id",
+            "kind",
+            "propensity",
+            "value",
+            "priority",
+            "probability",
+            "explored",
+            "reasons",
+        }
+        assert 0 < offer["propensity"] < 1
+        assert 0 < offer["probability"] <= 1
+        assert any(r.startswith("P=") for r in offer["reasons"])
+
+
+def test_unknown_customer_is_decided_from_context(service: Service) -> None:
+    service.client.put("/v1/offers/fibre", json=make_offer())
+    decision = _decide(service, "visitor-123", context={"page": "broadband"})
+    assert decision["known_customer"] is False
+    assert decision["offers"][0]["offer_id"] == "fibre"  # type: ignore[index]
+    assert any("unknown customer" in r for r in decision["offers"][0]["reasons"])  # type: ignore[index]
+
+
+def test_no_eligible_offer_is_an_empty_answer(service: Service) -> None:
+    decision = _decide(service)
+    assert decision["offers"] == []
+
+
+def test_outcomes_count_once_and_conflicts_are_refused(service: Service) -> None:
+    http = service.client
+    http.put("/v1/offers/fibre", json=make_offer())
+    http.put("/v1/offers/tv", json=make_offer(name="TV"))
+    decision = _decide(service)
+    shown = decision["offers"][0]["offer_id"]  # type: ignore[index]
+    url = f"/v1/decisions/{decision['decision_id']}/outcomes"
+
+    first = http.post(url, json={"offer_id": shown, "outcome": "accepted"})
+    assert first.status_code == 202 and first.json()["status"] == "recorded"
+    again = http.post(url, json={"offer_id": shown, "outcome": "accepted"})
+    assert again.status_code == 202 and again.json()["status"] == "duplicate"
+    conflict = http.post(url, json={"offer_id": shown, "outcome": "declined"})
+    assert conflict.status_code == 409 and conflict.json()["field"] == "outcome"
+
+    other = "tv" if shown == "fibre" else "fibre"
+    not_shown = http.post(url, json={"offer_id": other, "outcome": "accepted"})
+    assert not_shown.status_code == 422 and not_shown.json()["field"] == "offer_id"
+
+    unknown = http.post(
+        "/v1/decisions/0123456789abcdef/outcomes", json={"offer_id": shown, "outcome": "accepted"}
+    )
+    assert unknown.status_code == 404 and unknown.json()["field"] == "decision_id"
+
+    metrics = service.wait_learned(1)
+    counts = {o["offer_id"]: o for o in metrics["offers"]}
+    assert counts[shown]["accepted"] == 1
+    assert counts[shown]["impressions"] == 1
+    assert metrics["outcomes_learned"] == 1
+
+
+def test_history_lists_decisions_and_outcomes_newest_first(service: Service) -> None:
+    http = service.client
+    http.put("/v1/offers/fibre", json=make_offer())
+    http.put("/v1/customers/C1", json=make_customer())
+    decision = _decide(service)
+    http.post(
+        f"/v1/decisions/{decision['decision_id']}/outcomes",
+        json={"offer_id": "fibre", "outcome": "declined"},
+    )
+    items = http.get("/v1/customers/C1/history").json()["items"]
+    assert [i["type"] for i in items] == ["outcome", "decision"]
+    assert items[0]["outcome"] == "declined"
+
+
+def test_customer_roundtrip_and_erase(service: Service) -> None:
+    http = service.client
+    body = make_customer(products_held=["mobile", "tv"], is_student=False)
+    assert http.put("/v1/customers/C9", json=body).status_code == 200
+    got = http.get("/v1/customers/C9").json()
+    assert got["features"]["products_held"] == ["mobile", "tv"]
+    assert got["consent"] == {"email": True, "sms": False}
+    assert http.delete("/v1/customers/C9").status_code == 204
+    assert http.get("/v1/customers/C9").status_code == 404

@@ -1,0 +1,84 @@
+"""The catalogue API: create, read, replace, list, delete; rules validated when saved."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_offer
+from tests.services import Service
+
+
+def test_offer_lifecycle(service: Service) -> None:
+    http = service.client
+    created = http.put("/v1/offers/fibre_1g", json=make_offer())
+    assert created.status_code == 201
+    assert created.json()["offer_id"] == "fibre_1g"
+    assert http.get("/v1/offers/fibre_1g").json()["value"] == 30.0
+
+    replaced = http.put("/v1/offers/fibre_1g", json=make_offer(value=42.5, lever=1.5))
+    assert replaced.status_code == 200
+    assert http.get("/v1/offers/fibre_1g").json()["lever"] == 1.5
+    assert [o["offer_id"] for o in http.get("/v1/offers").json()] == ["fibre_1g"]
+
+    assert http.delete("/v1/offers/fibre_1g").status_code == 204
+    assert http.get("/v1/offers/fibre_1g").status_code == 404
+    assert http.delete("/v1/offers/fibre_1g").status_code == 404
+
+
+def test_catalogue_changes_reach_decisions_without_restart(service: Service) -> None:
+    http = service.client
+    http.put("/v1/offers/a", json=make_offer(channels=["web"]))
+    body = {"customer_id": "anon-1", "channel": "web", "interaction": "visit"}
+    assert http.post("/v1/decisions", json=body).json()["offers"][0]["offer_id"] == "a"
+    http.put("/v1/offers/a", json=make_offer(channels=["web"], active=False))
+    http.put("/v1/offers/b", json=make_offer(channels=["web"]))
+    assert http.post("/v1/decisions", json=body).json()["offers"][0]["offer_id"] == "b"
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"feature": "tenure_months", "op": "bigger", "value": 3}, "eligibility[0].op"),
+        ({"feature": "tenure_months", "op": "gt", "value": [1, 2]}, "eligibility[0].value"),
+        ({"feature": "products_held", "op": "in", "value": "fibre"}, "eligibility[0].value"),
+        ({"feature": "bad feature!", "op": "eq", "value": 1}, "eligibility[0].feature"),
+        ({"op": "eq", "value": 1}, "eligibility[0].feature"),
+    ],
+)
+def test_invalid_rules_are_rejected_and_nothing_is_written(
+    service: Service, rule: dict[str, object], field: str
+) -> None:
+    response = service.client.put("/v1/offers/x", json=make_offer(eligibility=[rule]))
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert service.client.get("/v1/offers/x").status_code == 404
+
+
+def test_eligibility_rules_filter_and_explain(service: Service) -> None:
+    http = service.client
+    http.put(
+        "/v1/offers/fibre",
+        json=make_offer(
+            channels=["web"],
+            eligibility=[{"feature": "products_held", "op": "not_in", "value": ["fibre"]}],
+        ),
+    )
+    http.put(
+        "/v1/offers/senior_plan",
+        json=make_offer(
+            channels=["web"], eligibility=[{"feature": "age", "op": "gte", "value": 65}]
+        ),
+    )
+    http.put("/v1/customers/C1", json={"features": {"products_held": ["fibre"], "age": 70}})
+    decision = http.post(
+        "/v1/decisions",
+        json={"customer_id": "C1", "channel": "web", "interaction": "visit", "explain": True},
+    ).json()
+    assert [o["offer_id"] for o in decision["offers"]] == ["senior_plan"]
+    assert decision["excluded"] == [
+        {
+            "offer_id": "fibre",
+            "stage": "eligibility",
+            "reason": "requires products_held not_in ['fibre'], has ['fibre']",
+        }
+    ]
