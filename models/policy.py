@@ -82,11 +82,15 @@ class Policy(ABC):
             return Choice([], control_group=False)
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
         uniform = limit / n
+        # the policy's own ranking is needed even for control decisions: every pick logs its
+        # marginal probability under the whole mixture (control, floor, policy), as IPS needs
+        order, in_top = self._rank(mean, var, w, limit)
         if self._rng.random() < self.control_share:
             chosen = self._np_rng.choice(n, size=limit, replace=False)
-            prob = self._total(uniform, uniform, uniform)
-            return Choice([Pick(int(i), prob, True) for i in chosen], control_group=True)
-        order, in_top = self._rank(mean, var, w, limit)
+            picks = [
+                Pick(int(i), self._total(uniform, uniform, float(in_top[i])), True) for i in chosen
+            ]
+            return Choice(picks, control_group=True)
         greedy = set(np.argsort(-(_sigmoid(mean) * w), kind="stable")[:limit].tolist())
         if self._rng.random() < self.floor:
             chosen = self._np_rng.choice(n, size=limit, replace=False)
