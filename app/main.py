@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from .errors import install_error_handlers
-from .routers import customers, decisions, health, metrics, offers
+from .routers import customers, decisions, health, metrics, model_versions, offers
 from .runtime import Runtime
 from .settings import Settings, get_settings
 
@@ -41,6 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     install_error_handlers(app)
-    for module in (offers, customers, decisions, metrics, health):
+    for module in (offers, customers, decisions, metrics, model_versions, health):
         app.include_router(module.router)
     return app

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from decisioning import Catalogue, Decider, ModelHolder, SqlCatalogue, make_engine, migrate
+from decisioning.model_registry import ModelRegistry
 from feature_store import BundledRedis, FeatureStore, Keys, StoreError, connect
 from models import BanditModel, LearnerLoop, Snapshot, ThompsonPolicy
 
@@ -28,6 +29,21 @@ __all__ = ["Runtime"]
 log = logging.getLogger("nbo")
 
 
+class RecordingSink:
+    """Publishes snapshots to Redis for the workers and records each version in SQL."""
+
+    def __init__(self, store: FeatureStore, registry: ModelRegistry) -> None:
+        self._store = store
+        self._registry = registry
+
+    async def publish_snapshot(self, version: int, data: bytes, *, n_learned: int) -> None:
+        await self._store.models.publish_snapshot(version, data, n_learned=n_learned)
+        try:
+            await asyncio.to_thread(self._registry.record, version, n_learned)
+        except Exception:  # noqa: BLE001 - the history is secondary; serving must go on
+            log.warning("could not record model version %s in SQL", version, exc_info=True)
+
+
 @dataclass
 class Runtime:
     settings: Settings
@@ -37,6 +53,7 @@ class Runtime:
     model: ModelHolder
     decider: Decider
     keyring: KeyRing
+    registry: ModelRegistry
     bundled_redis: BundledRedis | None = None
     learner: LearnerLoop | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -88,6 +105,7 @@ class Runtime:
             model=holder,
             decider=decider,
             keyring=keyring,
+            registry=ModelRegistry(engine),
             bundled_redis=bundled,
         )
         await runtime.refresh(force=True)
@@ -97,7 +115,7 @@ class Runtime:
         return LearnerLoop(
             self.store.outcome_stream(consumer),
             self.store.models,
-            self.store.models,
+            RecordingSink(self.store, self.registry),
             model_factory=BanditModel,
             checkpoint_interval_s=self.settings.learner_checkpoint_s,
         )
@@ -106,7 +124,7 @@ class Runtime:
         """Pick up a new catalogue version and a new model snapshot, if any."""
         try:
             await self.catalogue.refresh(await self.store.models.catalogue_version(), force=force)
-            latest = await self.store.models.latest_version()
+            latest = await self.store.models.serving_version()
         except StoreError:
             if force:
                 await asyncio.to_thread(self.catalogue.load, self.catalogue.version)

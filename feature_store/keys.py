@@ -13,6 +13,7 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{m}:checkpoint              string the learner's checkpoint (model + stream positions)
     P:v1:{m}:snapshot:<version>      string an exported model snapshot
     P:v1:{m}:snapshot:latest         string the newest published version
+    P:v1:{m}:snapshot:pinned         string a version pinned by a rollback (served instead)
     P:v1:{m}:catalogue:version       string bumped on every catalogue change
 
 Hash tags: everything about one customer shares the slot ``{c:<id>}``; a decision, its outcome
@@ -83,6 +84,10 @@ class Keys:
     @property
     def snapshot_latest(self) -> str:
         return f"{self._base}:{{m}}:snapshot:latest"
+
+    @property
+    def snapshot_pinned(self) -> str:
+        return f"{self._base}:{{m}}:snapshot:pinned"
 
     @property
     def catalogue_version(self) -> str:

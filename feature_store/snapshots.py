@@ -32,7 +32,13 @@ class RedisModelStore:
         with map_redis_errors():
             await self._redis.set(self._keys.checkpoint, data)
 
-    async def publish_snapshot(self, version: int, data: bytes) -> None:
+    async def publish_snapshot(
+        self,
+        version: int,
+        data: bytes,
+        *,
+        n_learned: int = 0,  # noqa: ARG002 - the snapshot bytes carry it already
+    ) -> None:
         k = self._keys
         with map_redis_errors():
             async with self._redis.pipeline(transaction=True) as pipe:
@@ -52,10 +58,26 @@ class RedisModelStore:
             data: bytes | None = await self._redis.get(self._keys.snapshot(version))
         return data
 
-    async def set_latest(self, version: int) -> None:
-        """Point workers at an earlier snapshot (rollback)."""
+    async def serving_version(self) -> int:
+        """The version workers should serve: the pinned one if a rollback pinned it, else latest."""
         with map_redis_errors():
-            await self._redis.set(self._keys.snapshot_latest, version)
+            pinned, latest = await self._redis.mget(
+                self._keys.snapshot_pinned, self._keys.snapshot_latest
+            )
+        return int(pinned or latest or 0)
+
+    async def pinned_version(self) -> int | None:
+        with map_redis_errors():
+            raw = await self._redis.get(self._keys.snapshot_pinned)
+        return int(raw) if raw else None
+
+    async def pin(self, version: int | None) -> None:
+        """Serve ``version`` until unpinned (rollback); None goes back to the newest version."""
+        with map_redis_errors():
+            if version is None:
+                await self._redis.delete(self._keys.snapshot_pinned)
+            else:
+                await self._redis.set(self._keys.snapshot_pinned, version)
 
     async def bump_catalogue(self) -> int:
         with map_redis_errors():

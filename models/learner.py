@@ -119,7 +119,9 @@ class LearnerLoop:
             state.version += 1
             await self.checkpoints.save_checkpoint(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
             snapshot = state.model.export(version=state.version)
-            await self.snapshots.publish_snapshot(state.version, snapshot.to_bytes())
+            await self.snapshots.publish_snapshot(
+                state.version, snapshot.to_bytes(), n_learned=state.model.n_learned
+            )
             self._dirty = False
         if self._unacked:
             unacked, self._unacked = self._unacked, {}
