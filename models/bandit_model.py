@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from river import linear_model, optim
+from river.utils import VectorDict
 
 from .features import BIAS, encode, split_example
 from .snapshot import Snapshot
@@ -89,39 +90,52 @@ class BanditModel:
             intercept_lr=learning_rate * 0.05,
             l2=l2,
         )
-        self._precision: dict[Cross, float] = {}
+        self._evidence = VectorDict()
+        """Laplace precision accumulated from data, per weight (the prior is added on read)."""
+        self._offer_tokens: dict[tuple[tuple[str, Any], ...], list[tuple[str, float]]] = {}
         self._n_learned = 0
 
     @property
     def n_learned(self) -> int:
         return self._n_learned
 
-    @staticmethod
-    def crosses(x: Mapping[str, Any]) -> dict[Cross, float]:
+    def crosses(self, x: Mapping[str, Any]) -> dict[Cross, float]:
         """The model's input for one example: every context token crossed with every offer token."""
         context, offer = split_example(x)
         xt = encode(context, normalise=True)
-        at = encode(offer, normalise=True)
+        at = self._encode_offer(offer)
         return {(i, j): xv * av for i, xv in xt for j, av in at if not (i == BIAS and j == BIAS)}
+
+    def _encode_offer(self, offer: dict[str, Any]) -> list[tuple[str, float]]:
+        """Offers repeat across events: their tokens are computed once (a bounded cache)."""
+        try:
+            key = tuple(offer.items())
+            cached = self._offer_tokens.get(key)
+        except TypeError:  # an unhashable attribute value
+            return encode(offer, normalise=True)
+        if cached is None:
+            if len(self._offer_tokens) > 10_000:
+                self._offer_tokens.clear()
+            cached = self._offer_tokens[key] = encode(offer, normalise=True)
+        return cached
 
     def learn_one(self, x: Mapping[str, Any], y: bool, w: float = 1.0) -> None:
         z = self.crosses(x)
         p = self._lr.predict_proba_one(z)[True]  # type: ignore[no-untyped-call]
         self._lr.learn_one(z, bool(y), w)
         gain = p * (1.0 - p) * w * len(z)
-        cap = 1.0 / self.min_variance
-        prior = 1.0 / self.prior_variance
-        precision = self._precision
-        for key, value in z.items():
-            precision[key] = min(precision.get(key, prior) + gain * value * value, cap)
+        self._evidence.iadd_scaled(VectorDict({k: v * v for k, v in z.items()}), gain)
         self._n_learned += 1
+
+    def _precision_of(self, key: Cross) -> float:
+        prior = 1.0 / self.prior_variance
+        return min(prior + self._evidence.get(key, 0.0), 1.0 / self.min_variance)
 
     def predict_proba_one(self, x: Mapping[str, Any]) -> float:
         """Calibrated acceptance probability: the logit's mean, damped by its uncertainty."""
         z = self.crosses(x)
         mean = self._lr.intercept + sum(self._lr.weights.get(k, 0.0) * v for k, v in z.items())
-        prior = self.prior_variance
-        var = sum(v * v / self._precision.get(k, 1.0 / prior) for k, v in z.items())
+        var = sum(v * v / self._precision_of(k) for k, v in z.items())
         return 1.0 / (1.0 + math.exp(-mean / math.sqrt(1.0 + math.pi * var / 8.0)))
 
     def clone(self) -> BanditModel:
@@ -144,7 +158,7 @@ class BanditModel:
             version=version,
             intercept=float(self._lr.intercept),
             weights=dict(self._lr.weights),
-            precision=self._precision,
+            precision={k: self._precision_of(k) for k in self._evidence.keys()},
             prior_variance=self.prior_variance,
             n_learned=self._n_learned,
         )

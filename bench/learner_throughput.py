@@ -1,0 +1,151 @@
+"""Learner throughput, end to end from the Redis stream, and snapshot publish / hot-load times.
+
+Fills the outcome stream with joined outcomes (decisions logged and outcomes recorded through the
+same Redis code the API uses, 30 customer features each, 50 offers), then times one learner
+draining it: read (XREADGROUP), parse, learn (river), checkpoint, publish, acknowledge.
+
+    python bench/learner_throughput.py [--outcomes 20000] [--redis-url redis://127.0.0.1:6379/0]
+
+Without --redis-url (or REDIS_URL) it starts the bundled redis-server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from feature_store import DecisionEntry, FeatureStore, Keys, ShownOffer, connect
+from feature_store.server import start_bundled_redis
+from models import BanditModel, LearnerLoop, Snapshot
+
+
+def customer_features(rng: random.Random) -> dict[str, object]:
+    features: dict[str, object] = {
+        "segment": rng.choice(["youth", "family", "business", "senior", "value"]),
+        "age_band": rng.choice(["18-24", "25-34", "35-44", "45-54", "55-64", "65+"]),
+        "region": rng.choice(["north", "south", "east", "west", "capital"]),
+        "products_held": rng.sample(["mobile", "fibre", "tv", "roaming", "device"], 2),
+        "is_student": rng.random() < 0.1,
+    }
+    for n in range(15):
+        features[f"num_{n}"] = round(rng.lognormvariate(2, 1), 2)
+    for n in range(10):
+        features[f"cat_{n}"] = f"v{rng.randint(0, 6)}"
+    return features
+
+
+async def fill(store: FeatureStore, n: int, seed: int) -> None:
+    rng = random.Random(seed)
+    offers = [
+        {"offer.id": f"o{i}", "offer.kind": "offer", "offer.category": f"c{i % 8}",
+         "offer.price_tier": ["low", "mid", "high"][i % 3]}
+        for i in range(50)
+    ]  # fmt: skip
+    batch = 200
+    for start in range(0, n, batch):
+        entries = []
+        for _ in range(min(batch, n - start)):
+            offer = rng.choice(offers)
+            context = customer_features(rng) | {"channel": "web", "interaction": "visit"}
+            entries.append(
+                DecisionEntry(
+                    decision_id=uuid.uuid4().hex, customer_id=f"C{rng.randint(0, 99999)}",
+                    channel="web", interaction="visit", at_ms=int(time.time() * 1000),
+                    model_version=0, control_group=False, context=context,
+                    shown=[ShownOffer(str(offer["offer.id"]), offer, 0.1, False, None, "ignored")],
+                )
+            )  # fmt: skip
+        await asyncio.gather(*(store.decisions.record(e) for e in entries))
+        await asyncio.gather(
+            *(
+                store.decisions.record_outcome(
+                    e.decision_id, e.shown[0].offer_id,
+                    "accepted" if rng.random() < 0.1 else "declined",
+                    now_ms=int(time.time() * 1000),
+                )
+                for e in entries
+            )
+        )  # fmt: skip
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--outcomes", type=int, default=20000)
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    bundled = None
+    url = args.redis_url
+    if url is None:
+        bundled = start_bundled_redis(Path(tempfile.mkdtemp()), persist=False)
+        url = bundled.url
+    client = connect(url)
+    keys = Keys(prefix=f"bench{uuid.uuid4().hex[:6]}")
+    store = FeatureStore.build(client, keys)
+    try:
+        t0 = time.perf_counter()
+        await fill(store, args.outcomes, args.seed)
+        fill_s = time.perf_counter() - t0
+        print(
+            f"filled {args.outcomes} joined outcomes in {fill_s:.1f} s "
+            f"({args.outcomes / fill_s:,.0f} decision+outcome pairs/s, in-process)"
+        )
+
+        learner = LearnerLoop(store.outcome_stream(), store.models, store.models,
+                              checkpoint_interval_s=1.0, batch_size=500)  # fmt: skip
+        await learner.restore()
+        t0 = time.perf_counter()
+        learned = await learner.run(until_idle=True)
+        learn_s = time.perf_counter() - t0
+        print(
+            f"learner: {learned} outcomes in {learn_s:.2f} s = {learned / learn_s:,.0f} outcomes/s "
+            "(XREADGROUP + parse + river learn + checkpoints + snapshots + XACK)"
+        )
+
+        model: BanditModel = learner.state.model
+        raw = [random.Random(2)]
+        xs = [customer_features(raw[0]) | {"offer.id": "o1", "offer.category": "c1"}
+              for _ in range(2000)]  # fmt: skip
+        t0 = time.perf_counter()
+        for x in xs:
+            model.learn_one(x, False)
+        print(f"river learn_one alone: {len(xs) / (time.perf_counter() - t0):,.0f} events/s")
+
+        export, dump, load = [], [], []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            snap = model.export(version=1)
+            t1 = time.perf_counter()
+            data = snap.to_bytes()
+            await store.models.publish_snapshot(999, data)
+            t2 = time.perf_counter()
+            fetched = await store.models.load_snapshot(999)
+            assert fetched is not None
+            Snapshot.from_bytes(fetched)
+            t3 = time.perf_counter()
+            export.append(t1 - t0)
+            dump.append(t2 - t1)
+            load.append(t3 - t2)
+        print(f"snapshot: {len(data) / 1e6:.2f} MB, {snap.weights.shape[0]} context tokens x "
+              f"{snap.weights.shape[1]} offer tokens")  # fmt: skip
+        print(f"  export {statistics.median(export) * 1e3:.1f} ms, serialise+publish "
+              f"{statistics.median(dump) * 1e3:.1f} ms, fetch+hot-load "
+              f"{statistics.median(load) * 1e3:.1f} ms (medians of 5)")  # fmt: skip
+    finally:
+        async for key in client.scan_iter(match=f"{keys.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
+        if bundled:
+            bundled.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
