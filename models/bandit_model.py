@@ -90,7 +90,7 @@ class BanditModel:
             intercept_lr=learning_rate * 0.05,
             l2=l2,
         )
-        self._evidence = VectorDict()
+        self._evidence: Any = VectorDict()
         """Laplace precision accumulated from data, per weight (the prior is added on read)."""
         self._offer_tokens: dict[tuple[tuple[str, Any], ...], list[tuple[str, float]]] = {}
         self._n_learned = 0
@@ -129,7 +129,8 @@ class BanditModel:
 
     def _precision_of(self, key: Cross) -> float:
         prior = 1.0 / self.prior_variance
-        return min(prior + self._evidence.get(key, 0.0), 1.0 / self.min_variance)
+        evidence: float = self._evidence.get(key, 0.0)
+        return min(prior + evidence, 1.0 / self.min_variance)
 
     def predict_proba_one(self, x: Mapping[str, Any]) -> float:
         """Calibrated acceptance probability: the logit's mean, damped by its uncertainty."""
