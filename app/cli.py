@@ -91,10 +91,9 @@ async def _run_learner(settings: Settings, *, consumer: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    learner = runtime.new_learner(consumer)
     print(f"nbo learner {consumer} running", flush=True)
     try:
-        await runtime.run_learner(learner, stop)
+        await runtime.learn_forever(stop, consumer)
     finally:
         await runtime.close()
     return 0

@@ -143,7 +143,6 @@ class Runtime:
     def start_background(self, *, learner: bool) -> None:
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="nbo-refresh"))
         if learner:
-            self.learner = self.new_learner()
             self._tasks.append(asyncio.create_task(self._learner_loop(), name="nbo-learner"))
 
     async def _refresh_loop(self) -> None:
@@ -157,18 +156,20 @@ class Runtime:
                 await asyncio.wait_for(self._stop.wait(), timeout=interval)
 
     async def _learner_loop(self) -> None:
-        assert self.learner is not None
-        while not self._stop.is_set():
+        await self.learn_forever(self._stop)
+
+    async def learn_forever(self, stop: asyncio.Event, consumer: str = "learner-0") -> None:
+        """Run the learner until ``stop``; on any failure restart it from its checkpoint."""
+        while not stop.is_set():
+            self.learner = self.new_learner(consumer)
             try:
-                await self.run_learner(self.learner, self._stop)
+                await self.run_learner(self.learner, stop)
             except StoreError:
                 log.warning("learner: Redis unavailable, retrying in 1 s")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=1.0)
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - the learner must outlive a bad record or a bug
                 log.exception("learner failed; restarting from its checkpoint")
-                self.learner = self.new_learner()
-                await asyncio.sleep(1.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
 
     async def run_learner(self, learner: LearnerLoop, stop: asyncio.Event) -> None:
         """The learner with its window sweeper: defaults for outcomes that never came."""
@@ -177,6 +178,7 @@ class Runtime:
             await learner.restore()
             await learner.run(stop)
         finally:
+            await learner.close()
             sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sweeper

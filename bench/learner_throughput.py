@@ -100,14 +100,15 @@ async def main() -> None:
         )
 
         learner = LearnerLoop(store.outcome_stream(), store.models, store.models,
-                              checkpoint_interval_s=1.0, batch_size=500)  # fmt: skip
+                              checkpoint_interval_s=1.0, batch_size=200)  # fmt: skip
         await learner.restore()
         t0 = time.perf_counter()
         learned = await learner.run(until_idle=True)
         learn_s = time.perf_counter() - t0
+        await learner.close()
         print(
             f"learner: {learned} outcomes in {learn_s:.2f} s = {learned / learn_s:,.0f} outcomes/s "
-            "(XREADGROUP + parse + river learn + checkpoints + snapshots + XACK)"
+            "(XREADGROUP + parse + learn + checkpoints + snapshots + XACK)"
         )
 
         model: BanditModel = learner.state.model
@@ -117,7 +118,7 @@ async def main() -> None:
         t0 = time.perf_counter()
         for x in xs:
             model.learn_one(x, False)
-        print(f"river learn_one alone: {len(xs) / (time.perf_counter() - t0):,.0f} events/s")
+        print(f"model learn_one alone: {len(xs) / (time.perf_counter() - t0):,.0f} events/s")
 
         export, dump, load = [], [], []
         for _ in range(5):

@@ -48,6 +48,10 @@ class StreamOutcome:
     def example(self) -> dict[str, Any]:
         return {**self.context, **self.attributes}
 
+    def parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        offer = {k[6:] if k.startswith("offer.") else k: v for k, v in self.attributes.items()}
+        return self.context, offer
+
     @classmethod
     def parse(cls, shard: int, stream_id: str, fields: Mapping[bytes, bytes]) -> StreamOutcome:
         f = {k.decode(): v.decode() for k, v in fields.items()}

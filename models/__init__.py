@@ -12,6 +12,7 @@ from .base import CheckpointStore, Learner, OutcomeRecord, OutcomeSource, Snapsh
 from .features import OFFER_PREFIX, encode, split_example
 from .learner import LearnerLoop, LearnerState, stream_id_key
 from .policy import Choice, EpsilonGreedyPolicy, Pick, Policy, ThompsonPolicy
+from .river_model import RiverCrossModel
 from .snapshot import OfferMatrix, Snapshot
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "OutcomeSource",
     "Pick",
     "Policy",
+    "RiverCrossModel",
     "Snapshot",
     "SnapshotSink",
     "ThompsonPolicy",

@@ -1,4 +1,4 @@
-"""The shared bilinear propensity model: a river logistic regression over context x offer crosses.
+"""The shared bilinear propensity model, learned online with its uncertainty, in numpy.
 
 Why this shape: ``logit = b + sum_ij x_i * a_j * W_ij`` over the context tokens ``x`` and the offer
 tokens ``a`` (its id, its attributes and a bias). The crosses with the offer's attributes are shared
@@ -6,14 +6,19 @@ by every offer that has them, so a new offer that looks like a known one starts 
 the crosses with ``id=<offer>`` are its own and take over as evidence grows. The crosses with the
 offer bias are the customer's general responsiveness, shared by all offers.
 
-The mean is learned by river's ``LogisticRegression`` (SGD on log loss). Beside it we keep a
-diagonal Laplace precision for every weight, so the model knows how uncertain each score is; that is
-what Thompson sampling draws from. A purely diagonal posterior over hundreds of small, normalised
-cross terms badly overstates uncertainty (each term sees only a sliver of the signal), so each
-update adds ``h * c^2 * K`` (``K`` the number of active terms, ``h = p(1-p)``): for repeated
-identical inputs the score variance then falls like ``1 / (1/prior_variance + n h)``, as a full
-posterior would. The precision is capped (``min_variance``) so the model never becomes certain and
-keeps enough exploration to notice drift.
+The mean is learned by SGD on log loss, exactly as river's ``LogisticRegression`` does over the
+same crosses (:class:`models.river_model.RiverCrossModel` is that implementation and the tests
+check that both agree); here one update is two small matrix operations on the block of ``W`` the
+event touches, instead of one dict operation per cross, which is what lets one learner keep up with
+thousands of outcomes per second. ``W`` is also exactly what the API workers serve with.
+
+Beside the mean we keep a diagonal Laplace precision for every weight, so the model knows how
+uncertain each score is; that is what Thompson sampling draws from. A purely diagonal posterior
+over hundreds of small, normalised cross terms badly overstates uncertainty (each term sees only a
+sliver of the signal), so each update adds ``h * c^2 * K`` (``K`` the number of active terms,
+``h = p(1-p)``): for repeated identical inputs the score variance then falls like
+``1 / (1/prior_variance + n h)``, as a full posterior would. The precision is capped
+(``min_variance``) so the model never becomes certain and keeps enough exploration to notice drift.
 """
 
 from __future__ import annotations
@@ -23,15 +28,16 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from river import linear_model, optim
-from river.utils import VectorDict
+import numpy as np
+import numpy.typing as npt
 
-from .features import BIAS, encode, split_example
+from .features import encode, split_example
 from .snapshot import Snapshot
 
 __all__ = ["BanditModel"]
 
-Cross = tuple[str, str]
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 
 def _logit(p: float) -> float:
@@ -53,7 +59,7 @@ class BanditModel:
     min_variance
         Floor on each weight's variance, so exploration never stops entirely.
     l2
-        L2 penalty passed to river.
+        L2 penalty on the weights an update touches.
     seed
         Kept for a uniform API; the model itself is deterministic.
 
@@ -84,27 +90,17 @@ class BanditModel:
         self.min_variance = min_variance
         self.l2 = l2
         self.seed = seed
-        self._lr = linear_model.LogisticRegression(
-            optimizer=optim.SGD(learning_rate),
-            intercept_init=_logit(prior_rate),
-            intercept_lr=learning_rate * 0.05,
-            l2=l2,
-        )
-        self._evidence: Any = VectorDict()
-        """Laplace precision accumulated from data, per weight (the prior is added on read)."""
+        self._intercept = _logit(prior_rate)
+        self._rows: dict[str, int] = {"1": 0}
+        self._cols: dict[str, int] = {"1": 0}
+        self._w = np.zeros((64, 16))
+        self._evidence = np.zeros((64, 16))
         self._offer_tokens: dict[tuple[tuple[str, Any], ...], list[tuple[str, float]]] = {}
         self._n_learned = 0
 
     @property
     def n_learned(self) -> int:
         return self._n_learned
-
-    def crosses(self, x: Mapping[str, Any]) -> dict[Cross, float]:
-        """The model's input for one example: every context token crossed with every offer token."""
-        context, offer = split_example(x)
-        xt = encode(context, normalise=True)
-        at = self._encode_offer(offer)
-        return {(i, j): xv * av for i, xv in xt for j, av in at if not (i == BIAS and j == BIAS)}
 
     def _encode_offer(self, offer: dict[str, Any]) -> list[tuple[str, float]]:
         """Offers repeat across events: their tokens are computed once (a bounded cache)."""
@@ -119,24 +115,86 @@ class BanditModel:
             cached = self._offer_tokens[key] = encode(offer, normalise=True)
         return cached
 
+    def _grow(self, rows: int, cols: int) -> None:
+        r, c = self._w.shape
+        if rows <= r and cols <= c:
+            return
+        shape = (max(r, 1 << (rows - 1).bit_length()), max(c, 1 << (cols - 1).bit_length()))
+        for name in ("_w", "_evidence"):
+            old = getattr(self, name)
+            new = np.zeros(shape)
+            new[: old.shape[0], : old.shape[1]] = old
+            setattr(self, name, new)
+
+    @staticmethod
+    def _lookup(
+        tokens: list[tuple[str, float]], index: dict[str, int], *, add: bool
+    ) -> tuple[list[int], list[float], float]:
+        """Indices and values of known tokens (adds new ones if ``add``), unknowns' mass."""
+        idx: list[int] = []
+        values: list[float] = []
+        unknown = 0.0
+        get = index.get
+        for token, value in tokens:
+            i = get(token)
+            if i is None:
+                if not add:
+                    unknown += value * value
+                    continue
+                i = index[token] = len(index)
+            idx.append(i)
+            values.append(value)
+        if len(set(idx)) != len(idx):  # a repeated token (a list with duplicates): keep the first
+            first: dict[int, float] = {}
+            for i, value in zip(idx, values, strict=True):
+                first.setdefault(i, value)
+            idx, values = list(first), list(first.values())
+        return idx, values, unknown
+
     def learn_one(self, x: Mapping[str, Any], y: bool, w: float = 1.0) -> None:
-        z = self.crosses(x)
-        p = self._lr.predict_proba_one(z)[True]  # type: ignore[no-untyped-call]
-        self._lr.learn_one(z, bool(y), w)
-        gain = p * (1.0 - p) * w * len(z)
-        self._evidence.iadd_scaled(VectorDict({k: v * v for k, v in z.items()}), gain)
+        context, offer = split_example(x)
+        self.learn_pair(context, offer, y, w)
+
+    def learn_pair(
+        self, context: Mapping[str, Any], offer: dict[str, Any], y: bool, w: float = 1.0
+    ) -> None:
+        """``learn_one`` with the example already split (offer attributes without ``offer.``)."""
+        ri, xs, _ = self._lookup(encode(context, normalise=True), self._rows, add=True)
+        ci, avs, _ = self._lookup(self._encode_offer(offer), self._cols, add=True)
+        self._grow(len(self._rows), len(self._cols))
+        # the event's block of W as flat indices into the (contiguous) matrices: one gather, one
+        # scatter each, instead of a fancy 2-d index per operation
+        flat = (np.asarray(ri, dtype=np.intp)[:, None] * self._w.shape[1] + ci).ravel()
+        cross = np.outer(xs, avs).ravel()
+        cross[0] = 0.0  # bias x bias is the intercept, learned apart
+        w_flat = self._w.reshape(-1)
+        weights = w_flat[flat]
+        p = 1.0 / (1.0 + math.exp(-(self._intercept + float(weights @ cross))))
+        gradient = (p - float(bool(y))) * w  # d log-loss / d logit
+        w_flat[flat] = weights - self.learning_rate * (gradient * cross + self.l2 * weights)
+        self._intercept -= self.learning_rate * 0.05 * gradient
+        e_flat = self._evidence.reshape(-1)
+        e_flat[flat] += (p * (1.0 - p) * w * (cross.size - 1)) * (cross * cross)
         self._n_learned += 1
 
-    def _precision_of(self, key: Cross) -> float:
-        prior = 1.0 / self.prior_variance
-        evidence: float = self._evidence.get(key, 0.0)
-        return min(prior + evidence, 1.0 / self.min_variance)
+    def _variances(self, evidence: FloatArray) -> FloatArray:
+        precision = np.minimum(1.0 / self.prior_variance + evidence, 1.0 / self.min_variance)
+        result: FloatArray = 1.0 / precision
+        return result
 
     def predict_proba_one(self, x: Mapping[str, Any]) -> float:
         """Calibrated acceptance probability: the logit's mean, damped by its uncertainty."""
-        z = self.crosses(x)
-        mean = self._lr.intercept + sum(self._lr.weights.get(k, 0.0) * v for k, v in z.items())
-        var = sum(v * v / self._precision_of(k) for k, v in z.items())
+        context, offer = split_example(x)
+        ri, xs, x_unknown = self._lookup(encode(context, normalise=True), self._rows, add=False)
+        ci, avs, a_unknown = self._lookup(self._encode_offer(offer), self._cols, add=False)
+        block = np.ix_(np.asarray(ri, dtype=np.intp), np.asarray(ci, dtype=np.intp))
+        cross = np.outer(xs, avs)
+        cross[0, 0] = 0.0
+        mean = self._intercept + float((self._w[block] * cross).sum())
+        x_known = float(np.dot(xs, xs))
+        a_known = float(np.dot(avs, avs))
+        var = float((self._variances(self._evidence[block]) * cross * cross).sum())
+        var += self.prior_variance * (x_unknown * (a_known + a_unknown) + a_unknown * x_known)
         return 1.0 / (1.0 + math.exp(-mean / math.sqrt(1.0 + math.pi * var / 8.0)))
 
     def clone(self) -> BanditModel:
@@ -154,12 +212,17 @@ class BanditModel:
         return copy.deepcopy(self)
 
     def export(self, version: int = 0) -> Snapshot:
-        """Freeze the weights into dense arrays for vectorised serving."""
-        return Snapshot.from_weights(
+        """Freeze the weights for vectorised serving (a copy: learning goes on meanwhile)."""
+        rows, cols = len(self._rows), len(self._cols)
+        variances = self._variances(self._evidence[:rows, :cols])
+        variances[0, 0] = 0.0
+        return Snapshot(
             version=version,
-            intercept=float(self._lr.intercept),
-            weights=dict(self._lr.weights),
-            precision={k: self._precision_of(k) for k in self._evidence.keys()},
+            intercept=self._intercept,
             prior_variance=self.prior_variance,
             n_learned=self._n_learned,
+            row_index=dict(self._rows),
+            col_index=dict(self._cols),
+            weights=self._w[:rows, :cols].copy(),
+            variances=variances,
         )

@@ -39,6 +39,10 @@ class OutcomeRecord(Protocol):
         """The flat learning example: context features plus ``offer.``-prefixed attributes."""
         ...
 
+    def parts(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The example already split: context features, and offer attributes without prefix."""
+        ...
+
 
 class OutcomeSource(Protocol):
     async def read(self, count: int, block_ms: int) -> Sequence[OutcomeRecord]: ...

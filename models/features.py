@@ -50,22 +50,29 @@ def split_example(x: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def _tokens_of(name: str, value: Any, out: Tokens) -> None:
+    """The general (slow) path, for subclasses of the plain types and for lists."""
     if value is None:
         return
     if isinstance(value, bool):
         out.append((f"{name}={'true' if value else 'false'}", 1.0))
     elif isinstance(value, int | float):
-        v = float(value)
-        if not math.isfinite(v):
-            return
-        out.append((name, math.copysign(math.log1p(abs(v)), v)))
-        out.append((f"{name}#b{int(math.log2(1.0 + abs(v)))}", 1.0))
+        _numeric(name, float(value), out)
     elif isinstance(value, str):
         out.append((f"{name}={value}", 1.0))
     elif isinstance(value, list | tuple | set | frozenset):
         for item in value:
             if isinstance(item, str | int) and not isinstance(item, bool):
                 out.append((f"{name}={item}", 1.0))
+
+
+def _numeric(name: str, v: float, out: Tokens) -> None:
+    if v != v or v in (math.inf, -math.inf):
+        return
+    magnitude = abs(v)
+    scaled = math.log1p(magnitude)
+    out.append((name, scaled if v >= 0 else -scaled))
+    # floor(log2(1 + |v|)), without a log: the bit length of the integer part
+    out.append((f"{name}#b{int(1.0 + magnitude).bit_length() - 1}", 1.0))
 
 
 def encode(features: Mapping[str, Any], *, normalise: bool = False) -> Tokens:
@@ -75,10 +82,20 @@ def encode(features: Mapping[str, Any], *, normalise: bool = False) -> Tokens:
     independent of how many features a customer or an offer happens to have.
     """
     out: Tokens = [(BIAS, 1.0)]
+    append = out.append
     for name, value in features.items():
-        _tokens_of(name, value, out)
+        kind = type(value)  # exact types first: this runs for every event the learner sees
+        if kind is str:
+            append((name + "=" + value, 1.0))
+        elif kind is float or kind is int:
+            _numeric(name, value, out)
+        elif kind is bool:
+            append((name + ("=true" if value else "=false"), 1.0))
+        else:
+            _tokens_of(name, value, out)
     if normalise:
         norm = math.sqrt(sum(v * v for _, v in out))
         if norm > 0:
-            out = [(t, v / norm) for t, v in out]
+            scale = 1.0 / norm
+            out = [(t, v * scale) for t, v in out]
     return out

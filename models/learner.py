@@ -13,11 +13,13 @@ checkpointed id are skipped (they are already in the model). So every outcome is
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from .bandit_model import BanditModel
 from .base import CheckpointStore, OutcomeSource, SnapshotSink
@@ -73,6 +75,7 @@ class LearnerLoop:
         self._state: LearnerState | None = None
         self._unacked: dict[int, list[str]] = {}
         self._dirty = False
+        self._prefetch: asyncio.Future[Sequence[object]] | None = None
 
     @property
     def state(self) -> LearnerState:
@@ -90,19 +93,20 @@ class LearnerLoop:
             self._state = pickle.loads(data)  # noqa: S301
         return self._state
 
-    def _apply(self, records: list[object]) -> int:
+    def _apply(self, records: list[Any]) -> int:
         state = self.state
         handled = 0
         for record in records:
-            shard: int = record.shard  # type: ignore[attr-defined]
-            stream_id: str = record.stream_id  # type: ignore[attr-defined]
+            shard: int = record.shard
+            stream_id: str = record.stream_id
             self._unacked.setdefault(shard, []).append(stream_id)
             last = state.positions.get(shard)
             if last is not None and stream_id_key(stream_id) <= stream_id_key(last):
                 continue  # already in the checkpointed model: a redelivery after a crash
-            if record.learn:  # type: ignore[attr-defined]
-                accepted: bool = record.accepted  # type: ignore[attr-defined]
-                state.model.learn_one(record.example(), accepted)  # type: ignore[attr-defined]
+            if record.learn:
+                accepted: bool = record.accepted
+                context, offer = record.parts()
+                state.model.learn_pair(context, offer, accepted)
                 state.learned += 1
                 state.accepted += int(accepted)
             else:
@@ -127,6 +131,9 @@ class LearnerLoop:
             unacked, self._unacked = self._unacked, {}
             await self.source.ack(unacked)
 
+    async def _read(self, count: int) -> Sequence[object]:
+        return await self.source.read(count, self.block_ms)
+
     async def run(
         self,
         stop: asyncio.Event | None = None,
@@ -146,8 +153,14 @@ class LearnerLoop:
                     want = min(want, max_items - handled)
                     if want <= 0:
                         break
-                records = list(await self.source.read(want, self.block_ms))
-                handled += self._apply(records)  # type: ignore[arg-type]
+                if max_items is None:
+                    # read the next batch while this one is learned: Redis works meanwhile
+                    batch = self._prefetch or asyncio.ensure_future(self._read(want))
+                    self._prefetch = asyncio.ensure_future(self._read(want))
+                    records = list(await batch)
+                else:
+                    records = list(await self._read(want))
+                handled += self._apply(records)
                 now = time.monotonic()
                 if now - last_checkpoint >= self.checkpoint_interval_s:
                     await self.checkpoint()
@@ -157,3 +170,11 @@ class LearnerLoop:
         finally:
             await self.checkpoint()
         return handled
+
+    async def close(self) -> None:
+        """Drop a read in flight; what it delivered stays pending and is redelivered on restart."""
+        if self._prefetch is not None:
+            self._prefetch.cancel()
+            with contextlib.suppress(BaseException):
+                await self._prefetch
+            self._prefetch = None

@@ -20,13 +20,11 @@ from tests.factories import make_offer
 from tests.services import run_service
 
 
-def _start_learner(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "learner"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _start_learner(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "learner"], env=env, stdout=out, stderr=out
+        )
 
 
 def test_sigkilled_learner_learns_each_outcome_once(
@@ -71,17 +69,21 @@ def test_sigkilled_learner_learns_each_outcome_once(
         producer.start()
         rng = random.Random(11)
         kills = 0
-        learner = _start_learner(env)
+        learner = _start_learner(env, tmp_path / "learner.log")
         try:
             while not done.is_set():
                 time.sleep(rng.uniform(0.3, 1.2))
                 learner.send_signal(signal.SIGKILL)
                 learner.wait()
                 kills += 1
-                learner = _start_learner(env)
+                learner = _start_learner(env, tmp_path / "learner.log")
             producer.join()
             assert sent == total and kills >= 2
-            metrics = service.wait_learned(total, timeout_s=90)
+            try:
+                metrics = service.wait_learned(total, timeout_s=90)
+            except AssertionError as exc:
+                log = (tmp_path / "learner.log").read_text()[-3000:]
+                raise AssertionError(f"{exc}\n{log}") from exc
         finally:
             learner.terminate()
             learner.wait(timeout=30)

@@ -11,9 +11,20 @@ from typing import Any
 import numpy as np
 import pytest
 
-from models import BanditModel, EpsilonGreedyPolicy, Policy, Snapshot, ThompsonPolicy
+from models import (
+    BanditModel,
+    EpsilonGreedyPolicy,
+    Policy,
+    RiverCrossModel,
+    Snapshot,
+    ThompsonPolicy,
+)
 
-LEARNERS: list[Callable[[], BanditModel]] = [BanditModel, lambda: BanditModel(learning_rate=0.1)]
+LEARNERS: list[Callable[[], Any]] = [
+    BanditModel,
+    lambda: BanditModel(learning_rate=0.1),
+    RiverCrossModel,
+]
 POLICIES: list[Callable[[], Policy]] = [
     lambda: ThompsonPolicy(seed=1),
     lambda: EpsilonGreedyPolicy(seed=1),
@@ -37,7 +48,7 @@ def _examples(n: int, seed: int = 0) -> list[tuple[dict[str, Any], bool]]:
 
 
 @pytest.mark.parametrize("make", LEARNERS)
-def test_learner_contract(make: Callable[[], BanditModel]) -> None:
+def test_learner_contract(make: Callable[[], Any]) -> None:
     model = make()
     assert model.__doc__
     x, _ = _examples(1)[0]
@@ -73,7 +84,7 @@ def test_learner_contract(make: Callable[[], BanditModel]) -> None:
 
 
 @pytest.mark.parametrize("make", LEARNERS)
-def test_learner_memory_is_bounded(make: Callable[[], BanditModel]) -> None:
+def test_learner_memory_is_bounded(make: Callable[[], Any]) -> None:
     model = make()
     for ex, y in _examples(500, seed=1):
         model.learn_one(ex, y)
@@ -134,3 +145,14 @@ def test_control_group_is_uniform_and_flagged() -> None:
     share = np.bincount([c.picks[0].index for c in picks], minlength=3) / len(picks)
     assert np.allclose(share, 1 / 3, atol=0.05)
     assert picks[0].picks[0].probability == pytest.approx(1 / 3)
+
+
+def test_numpy_model_matches_rivers_logistic_regression() -> None:
+    """The fast model is river's SGD logistic regression over the same crosses, to float error."""
+    fast, reference = BanditModel(), RiverCrossModel()
+    examples = _examples(800, seed=7)
+    for x, y in examples:
+        fast.learn_one(x, y)
+        reference.learn_one(x, y)
+    for x, _ in _examples(50, seed=8):
+        assert fast.predict_proba_one(x) == pytest.approx(reference.predict_proba_one(x), rel=1e-6)
