@@ -157,10 +157,8 @@ class NboPolicy(ReplayPolicy):
     """nbo's model and policy as the service runs them: learn one event, export, score, choose.
 
     The snapshot is re-exported after every learned event (the most favourable freshness). The
-    probability of each item is the ThompsonPolicy's mixture, ``control/K + (1 - control) *
-    (floor/K + (1 - floor) * P(item has the highest draw))``, with the last term estimated from
-    ``draws`` draws of the logit posterior (the policy's priority is ``sigmoid(draw) * weight``
-    with unit weights, so the highest draw wins).
+    probability of each item is ``ThompsonPolicy.probabilities``: the mixture of control group,
+    floor and Thompson sampling, the last estimated from ``draws`` posterior draws.
     """
 
     name = "nbo BanditModel + ThompsonPolicy"
@@ -169,7 +167,7 @@ class NboPolicy(ReplayPolicy):
     def __init__(self, n_items: int, seed: int, offers: list[dict[str, Any]]) -> None:
         super().__init__(n_items, seed)
         self.model = BanditModel(seed=seed)
-        self.policy = ThompsonPolicy(seed=seed)
+        self.policy = ThompsonPolicy(seed=seed, draws=self.draws)
         self.offers = offers
         self._refresh()
         self._scored: tuple[int, FloatArray, FloatArray] = (-1, np.zeros(0), np.zeros(0))
@@ -186,14 +184,7 @@ class NboPolicy(ReplayPolicy):
 
     def probabilities(self, log: ObdLog, i: int) -> FloatArray:
         mean, var = self._score(log, i)
-        z = mean + np.sqrt(np.maximum(var, 0.0)) * self.rng.standard_normal(
-            (self.draws, self.n_items)
-        )
-        best = np.bincount(np.argmax(z, axis=1), minlength=self.n_items) / self.draws
-        uniform = 1.0 / self.n_items
-        c, f = self.policy.control_share, self.policy.floor
-        probs: FloatArray = c * uniform + (1 - c) * (f * uniform + (1 - f) * best)
-        return probs
+        return self.policy.probabilities(mean, var)
 
     def choose(self, log: ObdLog, i: int, probs: FloatArray) -> int:  # noqa: ARG002
         mean, var = self._score(log, i)

@@ -104,6 +104,25 @@ class Policy(ABC):
         ]
         return Choice(picks, control_group=False)
 
+    def probabilities(
+        self,
+        mean: FloatArray,
+        var: FloatArray,
+        weights: FloatArray | None = None,
+        limit: int = 1,
+    ) -> FloatArray:
+        """Each candidate's probability of being shown (off-policy evaluation needs them all)."""
+        n = len(mean)
+        limit = max(0, min(limit, n))
+        if limit == 0:
+            return np.zeros(n)
+        w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        _, in_top = self._rank(mean, var, w, limit)
+        uniform = limit / n
+        c, f = self.control_share, self.floor
+        result: FloatArray = c * uniform + (1 - c) * (f * uniform + (1 - f) * in_top)
+        return result
+
     def _total(self, control: float, floor: float, policy: float) -> float:
         """Overall probability of showing an offer, mixing control, floor and the policy's own."""
         c, f = self.control_share, self.floor

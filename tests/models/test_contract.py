@@ -156,3 +156,15 @@ def test_numpy_model_matches_rivers_logistic_regression() -> None:
         reference.learn_one(x, y)
     for x, _ in _examples(50, seed=8):
         assert fast.predict_proba_one(x) == pytest.approx(reference.predict_proba_one(x), rel=1e-6)
+
+
+@pytest.mark.parametrize("make", POLICIES)
+def test_probabilities_cover_every_candidate_and_sum_to_the_limit(
+    make: Callable[[], Policy],
+) -> None:
+    policy = make()
+    mean, var = np.array([-2.0, -1.0, 0.5, -3.0]), np.array([0.5, 0.5, 0.5, 2.0])
+    for limit in (1, 2):
+        probs = policy.probabilities(mean, var, limit=limit)
+        assert probs.shape == (4,) and (probs > 0).all()
+        assert probs.sum() == pytest.approx(limit)
