@@ -35,6 +35,7 @@ from .errors import (
 )
 from .model_holder import ModelHolder
 from .offers import Offer
+from .value_tier import ValueTiers
 
 __all__ = [
     "DecisionRequest",
@@ -111,7 +112,10 @@ def _daypart(hour: int) -> str:
 
 
 def decision_context(
-    features: Mapping[str, Any], request: DecisionRequest, now: datetime
+    features: Mapping[str, Any],
+    request: DecisionRequest,
+    now: datetime,
+    tiers: ValueTiers | None = None,
 ) -> dict[str, Any]:
     """The flat context rules and the model read: features, channel, interaction, time, context.
 
@@ -121,6 +125,9 @@ def decision_context(
     ('web', 'afternoon', 'roaming')
     """
     context = dict(features)
+    tier = (tiers or ValueTiers()).of(features)
+    if tier is not None:
+        context["value_tier"] = tier
     context["channel"] = request.channel
     context["interaction"] = request.interaction
     context["daypart"] = _daypart(now.hour)
@@ -140,7 +147,9 @@ class Decider:
         catalogue: Catalogue,
         model: ModelHolder,
         policy: Policy,
+        tiers: ValueTiers | None = None,
     ) -> None:
+        self.tiers = tiers or ValueTiers()
         self.customers = customers
         self.log = log
         self.catalogue = catalogue
@@ -159,7 +168,7 @@ class Decider:
         except StoreError:
             degraded = True
 
-        context = decision_context(features, request, now)
+        context = decision_context(features, request, now, self.tiers)
         excluded: list[Exclusion] = []
         eligible: list[Offer] = []
         for offer in self.catalogue.for_channel(request.channel):
@@ -194,6 +203,8 @@ class Decider:
                     reasons.append("control group: chosen uniformly at random")
                 elif pick.explored:
                     reasons.append("explored: chosen to learn, not the current best guess")
+                if "value_tier" in context:
+                    reasons.append(f"customer value tier: {context['value_tier']}")
                 if not known:
                     reasons.append("unknown customer: decided from the request context only")
                 ranked.append(
