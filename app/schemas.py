@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
@@ -50,6 +51,14 @@ class OfferBody(Strict):
     outcome_window_s: Annotated[int, Field(ge=1, le=365 * 86400)] | None = None
     default_outcome: Literal["ignored"] | None = "ignored"
     active: bool = True
+    suitable_interactions: Annotated[list[Name], Field(max_length=20)] = []
+    """Sensitive interactions (e.g. complaint) during which this sales offer may be shown."""
+    channel_levers: Annotated[
+        dict[Name, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]],
+        Field(max_length=20),
+    ] = {}
+    start_at: datetime | None = None
+    end_at: datetime | None = None
 
 
 class OfferView(OfferBody):

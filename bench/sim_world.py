@@ -67,8 +67,13 @@ OWN_PRODUCT = {
 }
 PRICE_TIERS = ("low", "mid", "high")
 TERMS = ("none", "12m", "24m")
-NUMERIC = ("tenure_months", "monthly_spend", "data_usage_gb", "handset_age_months",
-           "contract_end_months")  # fmt: skip
+NUMERIC = (
+    "tenure_months",
+    "monthly_spend",
+    "data_usage_gb",
+    "handset_age_months",
+    "contract_end_months",
+)
 
 
 @dataclass(frozen=True)
@@ -357,8 +362,15 @@ class World:
         """Add the new offer: clearly the best for one segment (see the module docstring)."""
         segment = int(self._rng.integers(len(SEGMENTS)))
         offer = self._draw_offer(f"o{len(self.offers):02d}new", exclusion=False)
-        offer = Offer(offer.offer_id, f"NEW {offer.name}", offer.category, offer.price_tier,
-                      offer.term, offer.channels, offer.value)  # fmt: skip
+        offer = Offer(
+            offer.offer_id,
+            f"NEW {offer.name}",
+            offer.category,
+            offer.price_tier,
+            offer.term,
+            offer.channels,
+            offer.value,
+        )
         self._append_offer(offer)
         index = len(self.offers) - 1
         self._rebuild()

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from feature_store import (
+    ContactReservation,
     CustomerFeatures,
     DecisionEntry,
     DecisionLog,
@@ -26,6 +27,7 @@ from feature_store import (
 from models import Policy, Snapshot
 
 from .catalogue import Catalogue
+from .contact_policy import ContactPolicy, ContactState
 from .eligibility import describe, failing_rule
 from .errors import (
     DecisionNotFound,
@@ -36,6 +38,14 @@ from .errors import (
 from .model_holder import ModelHolder
 from .offers import Offer
 from .value_tier import ValueTiers
+
+SERVICE_TIER_WEIGHT = {"most_valuable": 1.5, "growth_potential": 1.0, "below_cost": 0.6}
+"""Context weight of service actions during a complaint, by the customer's value tier."""
+
+
+def _dates(offer: Offer) -> str:
+    return f"not live now (start {offer.start_at or 'open'}, end {offer.end_at or 'open'})"
+
 
 __all__ = [
     "DecisionRequest",
@@ -148,8 +158,10 @@ class Decider:
         model: ModelHolder,
         policy: Policy,
         tiers: ValueTiers | None = None,
+        contacts: ContactPolicy | None = None,
     ) -> None:
         self.tiers = tiers or ValueTiers()
+        self.contacts = contacts or ContactPolicy()
         self.customers = customers
         self.log = log
         self.catalogue = catalogue
@@ -158,82 +170,84 @@ class Decider:
 
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         now = datetime.now(UTC)
+        now_ms = int(now.timestamp() * 1000)
         degraded = False
         features: dict[str, Any] = {}
+        state = ContactState()
         known = False
         try:
             record = await self.customers.get(request.customer_id)
             if record is not None:
-                features, known = record.features, True
+                features, known = record.features, record.known
+                state = ContactState.parse(record.contacts, record.consent)
         except StoreError:
             degraded = True
 
         context = decision_context(features, request, now, self.tiers)
         excluded: list[Exclusion] = []
+        candidates = self.catalogue.for_channel(request.channel)
+        blocked = self.contacts.channel_block(request.channel, state, features, now)
+        if blocked is None and degraded and request.channel in self.contacts.outbound_channels:
+            blocked = ("consent", "consent and contact limits cannot be checked: store unreachable")
         eligible: list[Offer] = []
-        for offer in self.catalogue.for_channel(request.channel):
-            rule = failing_rule(offer.eligibility, context)
-            if rule is not None:
-                excluded.append(Exclusion(offer.offer_id, "eligibility", describe(rule, context)))
-            else:
+        if blocked is not None:
+            excluded = [Exclusion(o.offer_id, blocked[0], blocked[1]) for o in candidates]
+        else:
+            now_iso = now.isoformat()
+            for offer in candidates:
+                if not offer.live(now_iso):
+                    excluded.append(Exclusion(offer.offer_id, "eligibility", _dates(offer)))
+                    continue
+                rule = failing_rule(offer.eligibility, context)
+                if rule is not None:
+                    excluded.append(
+                        Exclusion(offer.offer_id, "eligibility", describe(rule, context))
+                    )
+                    continue
+                block = self.contacts.offer_block(
+                    offer, state, interaction=request.interaction, now_ms=now_ms
+                )
+                if block is not None:
+                    excluded.append(Exclusion(offer.offer_id, block[0], block[1]))
+                    continue
                 eligible.append(offer)
 
         snapshot: Snapshot = self.model.snapshot
+        decision_id = uuid.uuid4().hex
         ranked: list[RankedOffer] = []
         control = False
-        if eligible:
-            matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
-            sub = matrix.take([row_of[o.offer_id] for o in eligible])
-            mean, var = snapshot.score(context, sub)
-            propensity = Snapshot.calibrated(mean, var)
-            weights = np.array([max(o.value, 0.01) * o.lever for o in eligible])
-            choice = self.policy.choose(mean, var, weights, limit=request.limit)
-            control = choice.control_group
-            shown_ids = set()
-            for pick in choice.picks:
-                offer = eligible[pick.index]
-                shown_ids.add(offer.offer_id)
-                p = float(propensity[pick.index])
-                reasons = [
-                    f"P={p:.4f} (model v{snapshot.version})",
-                    f"V={offer.value:g}",
-                    f"L={offer.lever:g}",
-                ]
-                if control:
-                    reasons.append("control group: chosen uniformly at random")
-                elif pick.explored:
-                    reasons.append("explored: chosen to learn, not the current best guess")
-                if "value_tier" in context:
-                    reasons.append(f"customer value tier: {context['value_tier']}")
-                if not known:
-                    reasons.append("unknown customer: decided from the request context only")
-                ranked.append(
-                    RankedOffer(
-                        offer_id=offer.offer_id,
-                        kind=offer.kind,
-                        name=offer.name,
-                        propensity=p,
-                        value=offer.value,
-                        priority=p * offer.value * offer.lever,
-                        probability=pick.probability,
-                        explored=pick.explored,
-                        reasons=reasons,
-                    )
-                )
-            if request.explain:
-                for offer in eligible:
-                    if offer.offer_id not in shown_ids:
-                        excluded.append(
-                            Exclusion(
-                                offer.offer_id, "arbitration", "ranked below the shown offers"
-                            )
-                        )
-
-        decision_id = uuid.uuid4().hex
-        if not degraded:
-            degraded = not await self._log(
+        for _attempt in range(3):
+            ranked, control = self._arbitrate(request, context, snapshot, eligible, known)
+            if degraded:
+                break
+            refused = await self._log(
                 decision_id, request, context, now, snapshot, ranked, control, eligible
             )
+            if refused is None:
+                break
+            if refused == "":
+                degraded = True  # the decision stands, unlogged: outcomes for it cannot be joined
+                break
+            if refused.startswith("outbound:"):
+                reason = "outbound limit reached by a concurrent decision"
+                excluded += [Exclusion(o.offer_id, "outbound_limit", reason) for o in eligible]
+                eligible, ranked = [], []
+                break
+            excluded.append(Exclusion(refused, "cap", "cap reached by a concurrent decision"))
+            eligible = [o for o in eligible if o.offer_id != refused]
+        else:
+            ranked, eligible = (
+                [],
+                [],
+            )  # contention beyond reason: answer nothing rather than overshoot
+
+        if request.explain:
+            shown = {r.offer_id for r in ranked}
+            excluded += [
+                Exclusion(o.offer_id, "arbitration", "ranked below the shown offers")
+                for o in eligible
+                if o.offer_id not in shown
+            ]
         return DecisionResult(
             decision_id=decision_id,
             customer_id=request.customer_id,
@@ -247,6 +261,72 @@ class Decider:
             excluded=excluded if request.explain else None,
         )
 
+    def _context_weight(self, offer: Offer, context: Mapping[str, Any], interaction: str) -> float:
+        """Service actions during a sensitive interaction weigh by the customer's value tier."""
+        if offer.kind == "service" and interaction in self.contacts.sensitive_interactions:
+            return SERVICE_TIER_WEIGHT.get(str(context.get("value_tier")), 1.0)
+        return 1.0
+
+    def _arbitrate(
+        self,
+        request: DecisionRequest,
+        context: Mapping[str, Any],
+        snapshot: Snapshot,
+        eligible: list[Offer],
+        known: bool,
+    ) -> tuple[list[RankedOffer], bool]:
+        """Score the eligible offers and let the policy choose (ties break by offer id)."""
+        if not eligible:
+            return [], False
+        matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
+        sub = matrix.take([row_of[o.offer_id] for o in eligible])
+        mean, var = snapshot.score(context, sub)
+        propensity = Snapshot.calibrated(mean, var)
+        levers = [o.lever_for(request.channel) for o in eligible]
+        weights_c = [self._context_weight(o, context, request.interaction) for o in eligible]
+        weights = np.array(
+            [
+                max(o.value, 0.01) * lever * c
+                for o, lever, c in zip(eligible, levers, weights_c, strict=True)
+            ]
+        )
+        # no experiments on a customer who is complaining: the best expected action, always
+        explore = request.interaction not in self.contacts.sensitive_interactions
+        choice = self.policy.choose(mean, var, weights, limit=request.limit, explore=explore)
+        ranked: list[RankedOffer] = []
+        for pick in choice.picks:
+            offer = eligible[pick.index]
+            p = float(propensity[pick.index])
+            lever, c = levers[pick.index], weights_c[pick.index]
+            reasons = [
+                f"P={p:.4f} (model v{snapshot.version})",
+                f"V={offer.value:g}",
+                f"L={lever:g}",
+                f"C={c:g}",
+            ]
+            if "value_tier" in context:
+                reasons.append(f"customer value tier: {context['value_tier']}")
+            if choice.control_group:
+                reasons.append("control group: chosen uniformly at random")
+            elif pick.explored:
+                reasons.append("explored: chosen to learn, not the current best guess")
+            if not known:
+                reasons.append("unknown customer: decided from the request context only")
+            ranked.append(
+                RankedOffer(
+                    offer_id=offer.offer_id,
+                    kind=offer.kind,
+                    name=offer.name,
+                    propensity=p,
+                    value=offer.value,
+                    priority=p * offer.value * lever * c,
+                    probability=pick.probability,
+                    explored=pick.explored,
+                    reasons=reasons,
+                )
+            )
+        return ranked, choice.control_group
+
     async def _log(
         self,
         decision_id: str,
@@ -257,7 +337,8 @@ class Decider:
         ranked: list[RankedOffer],
         control: bool,
         eligible: list[Offer],
-    ) -> bool:
+    ) -> str | None:
+        """Log the decision and reserve its contacts; the refusing limit, "" if Redis failed."""
         by_id = {o.offer_id: o for o in eligible}
         at_ms = int(now.timestamp() * 1000)
         entry = DecisionEntry(
@@ -290,11 +371,22 @@ class Decider:
             "offers": [r.offer_id for r in ranked],
             "control_group": control,
         }
+        caps = [
+            (
+                r.offer_id,
+                by_id[r.offer_id].max_impressions or 0,
+                (by_id[r.offer_id].impression_window_s or 10 * 365 * 86400) * 1000,
+            )
+            for r in ranked
+            if by_id[r.offer_id].max_impressions
+        ]
+        reservation = ContactReservation(
+            caps=caps, outbound=self.contacts.outbound_reservation(request.channel)
+        )
         try:
-            await self.log.record(entry, history=history)
+            return await self.log.record(entry, history=history, contacts=reservation)
         except StoreError:
-            return False
-        return True
+            return ""
 
     async def record_outcome(
         self, decision_id: str, offer_id: str, outcome: str, value: float | None = None
@@ -323,7 +415,13 @@ class Decider:
                 "late": result.status == "late",
             }
             try:
-                await self.customers.append_history(result.customer_id, entry)
+                await self.customers.append_history(
+                    result.customer_id,
+                    entry,
+                    declined=offer_id
+                    if result.status == "recorded" and outcome == "declined"
+                    else None,
+                )
             except StoreError:
                 pass  # the outcome itself is safely recorded; only the history line is lost
         return OutcomeReceipt(decision_id, offer_id, outcome, result.status)

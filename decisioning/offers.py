@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import InvalidInput
@@ -84,12 +85,32 @@ class Offer:
     outcome_window_s: int | None = None
     default_outcome: str | None = "ignored"
     active: bool = True
+    suitable_interactions: tuple[str, ...] = ()
+    """Sensitive interactions (a complaint) during which this sales offer may still be shown."""
+    channel_levers: Mapping[str, float] = field(default_factory=dict)
+    """Business boost per channel, on top of ``lever``."""
+    start_at: str | None = None
+    end_at: str | None = None
+    """ISO 8601 times between which the offer is live (either may be open)."""
+
+    def live(self, now_iso: str) -> bool:
+        """Within its start and end dates (ISO 8601 strings in UTC compare as text)."""
+        if self.start_at is not None and now_iso < self.start_at:
+            return False
+        return self.end_at is None or now_iso < self.end_at
+
+    def lever_for(self, channel: str) -> float:
+        return self.lever * self.channel_levers.get(channel, 1.0)
 
     @classmethod
     def from_body(cls, offer_id: str, body: Mapping[str, Any]) -> Offer:
         rules = tuple(
             Rule.parse(rule, index=n) for n, rule in enumerate(body.get("eligibility") or [])
         )
+        start_at = _utc_iso(body.get("start_at"), "start_at")
+        end_at = _utc_iso(body.get("end_at"), "end_at")
+        if start_at is not None and end_at is not None and end_at <= start_at:
+            raise InvalidInput("end_at", f"ends ({end_at}) before it starts ({start_at})")
         return cls(
             offer_id=offer_id,
             name=str(body["name"]),
@@ -105,6 +126,10 @@ class Offer:
             outcome_window_s=body.get("outcome_window_s"),
             default_outcome=body.get("default_outcome", "ignored"),
             active=bool(body.get("active", True)),
+            suitable_interactions=tuple(body.get("suitable_interactions") or ()),
+            channel_levers=dict(body.get("channel_levers") or {}),
+            start_at=start_at,
+            end_at=end_at,
         )
 
     def example(self) -> dict[str, Any]:
@@ -113,3 +138,16 @@ class Offer:
         for name, value in self.attributes.items():
             out[f"offer.{name}"] = value
         return out
+
+
+def _utc_iso(value: Any, name: str) -> str | None:
+    """Normalise a date or datetime to UTC ISO text so that live() can compare strings."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError as exc:
+        raise InvalidInput(name, f"{value!r} is not an ISO 8601 date or time") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat()

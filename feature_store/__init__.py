@@ -12,7 +12,13 @@ from typing import Any
 from .base import CustomerFeatures, DecisionLog, ModelStore
 from .client import connect
 from .customers import CustomerRecord, RedisCustomers
-from .decisions import DecisionEntry, OutcomeResult, RedisDecisionLog, ShownOffer
+from .decisions import (
+    ContactReservation,
+    DecisionEntry,
+    OutcomeResult,
+    RedisDecisionLog,
+    ShownOffer,
+)
 from .errors import StoreError, StoreTimeout, StoreUnavailable
 from .keys import Keys
 from .server import BundledRedis, start_bundled_redis
@@ -21,6 +27,7 @@ from .streams import RedisOutcomeStream, StreamOutcome
 
 __all__ = [
     "BundledRedis",
+    "ContactReservation",
     "CustomerFeatures",
     "CustomerRecord",
     "DecisionEntry",

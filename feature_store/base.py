@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .customers import CustomerRecord
-from .decisions import DecisionEntry, OutcomeResult
+from .decisions import ContactReservation, DecisionEntry, OutcomeResult
 
 __all__ = ["CustomerFeatures", "DecisionLog", "ModelStore"]
 
@@ -27,13 +27,18 @@ class CustomerFeatures(Protocol):
 
     async def history(self, customer_id: str, *, offset: int = 0, limit: int = 50) -> list[Any]: ...
 
-    async def append_history(self, customer_id: str, entry: Mapping[str, Any]) -> None: ...
+    async def append_history(
+        self, customer_id: str, entry: Mapping[str, Any], *, declined: str | None = None
+    ) -> None: ...
 
 
 class DecisionLog(Protocol):
     async def record(
-        self, entry: DecisionEntry, history: Mapping[str, Any] | None = None
-    ) -> None: ...
+        self,
+        entry: DecisionEntry,
+        history: Mapping[str, Any] | None = None,
+        contacts: ContactReservation | None = None,
+    ) -> str | None: ...
 
     async def record_outcome(
         self,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -22,6 +23,15 @@ class CustomerRecord:
     customer_id: str
     features: dict[str, Any]
     consent: dict[str, bool]
+    contacts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def known(self) -> bool:
+        """A profile exists (an anonymous visitor has only a contact record)."""
+        return bool(self.features or self.consent)
+
+    """The contact record: ``imp:<offer>``/``out:<channel>`` JSON lists of times (ms),
+    ``last:<offer>`` and ``declined:<offer>`` times (ms)."""
 
 
 class RedisCustomers:
@@ -59,13 +69,15 @@ class RedisCustomers:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(k.features(customer_id))
                 pipe.hgetall(k.consent(customer_id))
-                raw_features, raw_consent = await pipe.execute()
-        if not raw_features and not raw_consent:
+                pipe.hgetall(k.contacts(customer_id))
+                raw_features, raw_consent, raw_contacts = await pipe.execute()
+        if not raw_features and not raw_consent and not raw_contacts:
             return None
         return CustomerRecord(
             customer_id=customer_id,
             features={_text(n): orjson.loads(v) for n, v in raw_features.items()},
             consent={_text(ch): v in (b"1", "1") for ch, v in raw_consent.items()},
+            contacts={_text(n): _text(v) for n, v in raw_contacts.items()},
         )
 
     async def delete(self, customer_id: str) -> bool:
@@ -86,12 +98,19 @@ class RedisCustomers:
             )
         return [orjson.loads(item) for item in raw]
 
-    async def append_history(self, customer_id: str, entry: Mapping[str, Any]) -> None:
+    async def append_history(
+        self, customer_id: str, entry: Mapping[str, Any], *, declined: str | None = None
+    ) -> None:
+        """Add a history line; ``declined`` also starts that offer's cool-down (same slot)."""
         key = self._keys.history(customer_id)
         with map_redis_errors():
-            async with self._redis.pipeline(transaction=False) as pipe:
+            async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.lpush(key, orjson.dumps(entry))
                 pipe.ltrim(key, 0, HISTORY_LENGTH - 1)
+                if declined is not None:
+                    contacts = self._keys.contacts(customer_id)
+                    pipe.hset(contacts, f"declined:{declined}", int(time.time() * 1000))
+                    pipe.expire(contacts, 90 * 86400)
                 await pipe.execute()
 
 

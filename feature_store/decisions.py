@@ -20,7 +20,13 @@ import orjson
 from .errors import map_redis_errors
 from .keys import Keys
 
-__all__ = ["DecisionEntry", "OutcomeResult", "RedisDecisionLog", "ShownOffer"]
+__all__ = [
+    "ContactReservation",
+    "DecisionEntry",
+    "OutcomeResult",
+    "RedisDecisionLog",
+    "ShownOffer",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +116,67 @@ return {'recorded', outcome, id, redis.call('HGET', dkey, 'customer')}
 """
 
 
+@dataclass(frozen=True, slots=True)
+class ContactReservation:
+    """What a decision takes from the customer's contact capacity.
+
+    ``caps``: ``(offer_id, max_impressions, window_ms)`` for each shown offer with a cap;
+    ``outbound``: ``(channel, limit, window_ms)`` when the channel is outbound.
+    """
+
+    caps: Sequence[tuple[str, int, int]] = ()
+    outbound: tuple[str, int, int] | None = None
+    ttl_s: int = 90 * 86400
+
+
+_DECIDE_SCRIPT = """
+local contacts, history, dkey, pkey, statkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now = tonumber(ARGV[1])
+local p = cjson.decode(ARGV[2])
+local function recent(field, window)
+  local raw = redis.call('HGET', contacts, field)
+  local kept = {}
+  if raw then
+    for _, t in ipairs(cjson.decode(raw)) do
+      if t > now - window then table.insert(kept, t) end
+    end
+  end
+  return kept
+end
+local updates = {}
+for _, cap in ipairs(p.caps) do
+  local kept = recent('imp:' .. cap[1], cap[3])
+  if #kept >= cap[2] then return cap[1] end
+  table.insert(kept, now)
+  table.insert(updates, {'imp:' .. cap[1], kept})
+end
+if p.outbound then
+  local kept = recent('out:' .. p.outbound[1], p.outbound[3])
+  if #kept >= p.outbound[2] then return 'outbound:' .. p.outbound[1] end
+  table.insert(kept, now)
+  table.insert(updates, {'out:' .. p.outbound[1], kept})
+end
+for _, u in ipairs(updates) do redis.call('HSET', contacts, u[1], cjson.encode(u[2])) end
+for _, offer in ipairs(p.shown) do redis.call('HSET', contacts, 'last:' .. offer, now) end
+if #p.shown > 0 then redis.call('EXPIRE', contacts, p.contacts_ttl) end
+if #p.fields > 0 then
+  redis.call('HSET', dkey, unpack(p.fields))
+  redis.call('EXPIRE', dkey, p.ttl)
+end
+local i = 1
+while i < #p.pending do
+  redis.call('ZADD', pkey, p.pending[i + 1], p.pending[i])
+  i = i + 2
+end
+for _, name in ipairs(p.stats) do redis.call('HINCRBY', statkey, name, 1) end
+if p.history then
+  redis.call('LPUSH', history, p.history)
+  redis.call('LTRIM', history, 0, 499)
+end
+return ''
+"""
+
+
 class RedisDecisionLog:
     """Implements :class:`feature_store.base.DecisionLog` on Redis."""
 
@@ -118,19 +185,30 @@ class RedisDecisionLog:
         self._keys = keys
         self._ttl_s = ttl_s
         self._outcome_script = client.register_script(_OUTCOME_SCRIPT)
+        self._decide_script = client.register_script(_DECIDE_SCRIPT)
 
     def shard_of(self, decision_id: str) -> int:
         return self._keys.shard_of(decision_id)
 
-    async def record(self, entry: DecisionEntry, history: Mapping[str, Any] | None = None) -> None:
-        """Log a decision with its impressions, window deadlines and history: one MULTI, one trip.
+    async def record(
+        self,
+        entry: DecisionEntry,
+        history: Mapping[str, Any] | None = None,
+        contacts: ContactReservation | None = None,
+    ) -> str | None:
+        """Reserve contact capacity and log the decision, atomically, in one round trip.
 
-        Everything but the history line shares the decision's slot; on Redis Cluster the history
-        line must move to its own pipeline (a MULTI cannot span slots).
+        One Lua script checks every shown offer's impression cap and the channel's outbound limit
+        in the customer's contact record and, only if all hold, counts the contacts and writes the
+        decision log, its window entries, the counters and the history line. Concurrent decisions
+        for one customer therefore never exceed a cap. Returns None when logged, or the offer id
+        (or ``outbound:<channel>``) whose limit refused it; then nothing was written.
+
+        The script spans the customer's slot and the decision's slot, which a single Redis
+        allows; on Redis Cluster the two halves must become two calls (reserve, then log).
         """
         k = self._keys
         shard = k.shard_of(entry.decision_id)
-        key = k.decision(entry.decision_id, shard)
         fields: dict[str, Any] = {
             "customer": entry.customer_id,
             "channel": entry.channel,
@@ -138,13 +216,13 @@ class RedisDecisionLog:
             "at": entry.at_ms,
             "mv": entry.model_version,
             "control": "1" if entry.control_group else "0",
-            "x": orjson.dumps(entry.context),
-            "offers": orjson.dumps([s.offer_id for s in entry.shown]),
+            "x": orjson.dumps(entry.context).decode(),
+            "offers": orjson.dumps([s.offer_id for s in entry.shown]).decode(),
         }
         pending: dict[str, int] = {}
         ttl_s = self._ttl_s
         for s in entry.shown:
-            fields[f"a:{s.offer_id}"] = orjson.dumps(s.attributes)
+            fields[f"a:{s.offer_id}"] = orjson.dumps(s.attributes).decode()
             fields[f"p:{s.offer_id}"] = repr(s.probability)
             fields[f"e:{s.offer_id}"] = "1" if s.explored else "0"
             fields[f"d:{s.offer_id}"] = s.default_outcome or ""
@@ -153,23 +231,32 @@ class RedisDecisionLog:
                 fields[f"w:{s.offer_id}"] = deadline
                 pending[f"{entry.decision_id}|{s.offer_id}"] = deadline
                 ttl_s = max(ttl_s, s.window_s + 86400)
+        stats = [f"shown:{s.offer_id}" for s in entry.shown] + ["decisions"]
+        if entry.control_group:
+            stats.append("control:decisions")
+        reservation = contacts or ContactReservation()
+        payload = {
+            "caps": [list(c) for c in reservation.caps],
+            "outbound": list(reservation.outbound) if reservation.outbound else False,
+            "shown": [s.offer_id for s in entry.shown],
+            "fields": [str(x) for kv in fields.items() for x in kv],
+            "pending": [str(x) for kv in pending.items() for x in kv],
+            "stats": stats,
+            "history": orjson.dumps(history).decode() if history is not None else False,
+            "ttl": ttl_s,
+            "contacts_ttl": reservation.ttl_s,
+        }
+        keys = [
+            k.contacts(entry.customer_id),
+            k.history(entry.customer_id),
+            k.decision(entry.decision_id, shard),
+            k.pending(shard),
+            k.stats(shard),
+        ]
         with map_redis_errors():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.hset(key, mapping=fields)
-                pipe.expire(key, ttl_s)
-                if pending:
-                    pipe.zadd(k.pending(shard), pending)
-                stats = k.stats(shard)
-                for s in entry.shown:
-                    pipe.hincrby(stats, f"shown:{s.offer_id}", 1)
-                if entry.control_group:
-                    pipe.hincrby(stats, "control:decisions", 1)
-                pipe.hincrby(stats, "decisions", 1)
-                if history is not None:
-                    hkey = k.history(entry.customer_id)
-                    pipe.lpush(hkey, orjson.dumps(history))
-                    pipe.ltrim(hkey, 0, 499)
-                await pipe.execute()
+            reply = await self._decide_script(keys=keys, args=[entry.at_ms, orjson.dumps(payload)])
+        refused = _text(reply) if reply else ""
+        return refused or None
 
     async def get(self, decision_id: str) -> dict[str, str] | None:
         k = self._keys

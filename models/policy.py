@@ -74,13 +74,24 @@ class Policy(ABC):
         var: FloatArray,
         weights: FloatArray | None = None,
         limit: int = 1,
+        *,
+        explore: bool = True,
     ) -> Choice:
-        """Pick up to ``limit`` of the candidates whose logit posteriors are ``(mean, var)``."""
+        """Pick up to ``limit`` of the candidates whose logit posteriors are ``(mean, var)``.
+
+        With ``explore=False`` (moments where experimenting is unacceptable, such as a complaint)
+        the offers are ranked by their expected priority, with no control group and no floor;
+        the picks are then certain (probability 1).
+        """
         n = len(mean)
         limit = max(0, min(limit, n))
         if limit == 0:
             return Choice([], control_group=False)
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+        if not explore:
+            expected = 1.0 / (1.0 + np.exp(-mean / np.sqrt(1.0 + np.pi * var / 8.0))) * w
+            best = np.argsort(-expected, kind="stable")[:limit]
+            return Choice([Pick(int(i), 1.0, False) for i in best], control_group=False)
         uniform = limit / n
         # the policy's own ranking is needed even for control decisions: every pick logs its
         # marginal probability under the whole mixture (control, floor, policy), as IPS needs

@@ -36,3 +36,17 @@ def database_url(tmp_path: Path) -> Iterator[str]:
 def service(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[Service]:
     with run_service(redis_url, database_url, tmp_path / "data", seed=1) as svc:
         yield svc
+
+
+@pytest.fixture
+def greedy_service(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[Service]:
+    """A service with no control group and no exploration floor: arbitration shows plainly."""
+    with run_service(
+        redis_url,
+        database_url,
+        tmp_path / "data",
+        seed=1,
+        control_share=0.0,
+        exploration_floor=0.0,
+    ) as svc:
+        yield svc

@@ -35,7 +35,7 @@ async def put_customer(
 )
 async def get_customer(customer_id: CustomerId, runtime: RuntimeDep) -> CustomerView:
     record = await runtime.store.customers.get(customer_id)
-    if record is None:
+    if record is None or not record.known:
         raise CustomerNotFound(customer_id)
     return CustomerView(customer_id=customer_id, features=record.features, consent=record.consent)
 

@@ -25,10 +25,10 @@ async def put_offer(
     catalogue: SqlCatalogueDep,
     response: Response,
 ) -> OfferView:
-    created = await asyncio.to_thread(catalogue.put, offer_id, body.model_dump())
+    created = await asyncio.to_thread(catalogue.put, offer_id, body.model_dump(mode="json"))
     await runtime.catalogue_changed()
     response.status_code = 201 if created else 200
-    return OfferView(offer_id=offer_id, **body.model_dump())
+    return OfferView(offer_id=offer_id, **body.model_dump(mode="json"))
 
 
 @router.get("/{offer_id}", response_model=OfferView, dependencies=[Reader])

@@ -168,3 +168,16 @@ def test_probabilities_cover_every_candidate_and_sum_to_the_limit(
         probs = policy.probabilities(mean, var, limit=limit)
         assert probs.shape == (4,) and (probs > 0).all()
         assert probs.sum() == pytest.approx(limit)
+
+
+@pytest.mark.parametrize("make", POLICIES)
+def test_without_exploration_the_expected_best_is_shown_with_certainty(
+    make: Callable[[], Policy],
+) -> None:
+    policy = make()
+    mean, var = np.array([-3.0, -3.0, -3.0]), np.array([1.0, 1.0, 1.0])
+    weights = np.array([40.0, 300.0, 220.0])
+    for _ in range(50):
+        picks = policy.choose(mean, var, weights, limit=2, explore=False).picks
+        assert [p.index for p in picks] == [1, 2]
+        assert all(p.probability == 1.0 and not p.explored for p in picks)
