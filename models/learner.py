@@ -154,10 +154,12 @@ class LearnerLoop:
                     if want <= 0:
                         break
                 if max_items is None:
-                    # read the next batch while this one is learned: Redis works meanwhile
+                    # read the next batch while this one is learned, but never two reads at
+                    # once: two reads in flight may be served out of stream order, and an
+                    # entry older than one already applied would then be skipped as a replay
                     batch = self._prefetch or asyncio.ensure_future(self._read(want))
-                    self._prefetch = asyncio.ensure_future(self._read(want))
                     records = list(await batch)
+                    self._prefetch = asyncio.ensure_future(self._read(want))
                 else:
                     records = list(await self._read(want))
                 handled += self._apply(records)
