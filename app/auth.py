@@ -3,6 +3,7 @@
 Roles and what they may do (``admin`` may do everything):
 
 - ``channel``: decisions, outcomes, events, customer profiles
+- ``web``: decisions and outcomes on the ``web`` channel only (a key that may sit in a web page)
 - ``marketer``: offers, triggers
 - ``analyst``: metrics, customer history, reads of offers
 """
@@ -20,7 +21,7 @@ from decisioning.tables import api_keys
 
 __all__ = ["ROLES", "KeyRing", "hash_key"]
 
-ROLES = ("channel", "marketer", "analyst", "admin")
+ROLES = ("channel", "web", "marketer", "analyst", "admin")
 
 
 def hash_key(key: str) -> str:

@@ -159,3 +159,11 @@ class LearningMetrics(BaseModel):
     control: ControlMetrics
     model: ControlMetrics
     lift: Lift
+    auc: float | None = None
+    """Rolling AUC of the served propensities over the last outcomes (river RollingROCAUC)."""
+    calibration: list[dict[str, Any]] = []
+    """Per propensity bucket: mean predicted vs observed acceptance, and n."""
+    exploration_share: float | None = None
+    """Share of (non-control) decisions that showed an explored offer."""
+    timeline: list[dict[str, Any]] = []
+    """Per hour of decision: decisions, model and control acceptance rates."""

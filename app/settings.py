@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     snapshot_refresh_s: float = Field(default=0.5, gt=0)
     catalogue_refresh_s: float = Field(default=1.0, gt=0)
     redis_max_connections: int = Field(default=64, ge=2)
+    cors_origins: list[str] = []
+    """Web origins allowed to call the API from a browser (the embeddable offers snippet),
+    e.g. ``NBO_CORS_ORIGINS='["https://shop.example"]'``."""
     seed: int | None = None
     """Seed of the policy's random generator (reproducible runs); unset: random."""
 

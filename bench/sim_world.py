@@ -273,6 +273,7 @@ class World:
             + self.taste[:, cat]
         )
         self._customer_part: FloatArray = base
+        self._taste_part: FloatArray = self.taste[:, cat]
         self._channel_part: FloatArray = self.chan[:, None] + self.chan_cat[:, cat]
         self._intent_part: FloatArray = self.intent_cat[:, cat]
         self.eligible: list[IntArray] = [
@@ -324,6 +325,11 @@ class World:
             + self._channel_part[ctx.channel]
             + self._intent_part[ctx.intent]
         )
+        return result
+
+    def learnable_logits(self, ctx: Context) -> FloatArray:
+        """The logits without the customer's own taste, which no feature explains."""
+        result: FloatArray = self._logits(ctx) - self._taste_part[ctx.customer]
         return result
 
     def probabilities(self, ctx: Context) -> FloatArray:

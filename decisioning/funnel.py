@@ -358,6 +358,7 @@ class Decider:
                     explored=r.explored,
                     window_s=by_id[r.offer_id].outcome_window_s,
                     default_outcome=by_id[r.offer_id].default_outcome,
+                    propensity=r.propensity,
                 )
                 for r in ranked
             ],

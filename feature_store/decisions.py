@@ -38,6 +38,8 @@ class ShownOffer:
     explored: bool
     window_s: int | None
     default_outcome: str | None
+    propensity: float | None = None
+    """The model's acceptance probability served with the decision (for AUC, calibration)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,11 +103,17 @@ redis.call('HSET', dkey, 'out:' .. oid, outcome, 'src:' .. oid, source, 'v:' .. 
 redis.call('ZREM', pkey, did .. '|' .. oid)
 local control = redis.call('HGET', dkey, 'control')
 redis.call('HINCRBY', statkey, outcome .. ':' .. oid, 1)
-if control == '1' then redis.call('HINCRBY', statkey, 'control:' .. outcome, 1) end
+local hour = 'h:' .. math.floor(tonumber(redis.call('HGET', dkey, 'at') or now) / 3600000) .. ':'
+redis.call('HINCRBY', statkey, hour .. outcome, 1)
+if control == '1' then
+  redis.call('HINCRBY', statkey, 'control:' .. outcome, 1)
+  redis.call('HINCRBY', statkey, hour .. 'control:' .. outcome, 1)
+end
 local id = redis.call('XADD', skey, '*',
   'd', did, 'o', oid, 'y', outcome, 'l', learn, 'src', source, 'v', value,
   'x', redis.call('HGET', dkey, 'x'), 'a', attrs,
   'p', redis.call('HGET', dkey, 'p:' .. oid) or '', 'c', redis.call('HGET', dkey, 'customer'),
+  'q', redis.call('HGET', dkey, 'q:' .. oid) or '',
   'ch', redis.call('HGET', dkey, 'channel'), 'ctl', control, 'mv', redis.call('HGET', dkey, 'mv'))
 if late_response then
   redis.call('HSET', dkey, 'late:' .. oid, late_response)
@@ -226,14 +234,19 @@ class RedisDecisionLog:
             fields[f"p:{s.offer_id}"] = repr(s.probability)
             fields[f"e:{s.offer_id}"] = "1" if s.explored else "0"
             fields[f"d:{s.offer_id}"] = s.default_outcome or ""
+            if s.propensity is not None:
+                fields[f"q:{s.offer_id}"] = repr(s.propensity)
             if s.window_s:
                 deadline = entry.at_ms + s.window_s * 1000
                 fields[f"w:{s.offer_id}"] = deadline
                 pending[f"{entry.decision_id}|{s.offer_id}"] = deadline
                 ttl_s = max(ttl_s, s.window_s + 86400)
-        stats = [f"shown:{s.offer_id}" for s in entry.shown] + ["decisions"]
+        hour = entry.at_ms // 3_600_000
+        stats = [f"shown:{s.offer_id}" for s in entry.shown] + ["decisions", f"h:{hour}:decisions"]
         if entry.control_group:
-            stats.append("control:decisions")
+            stats += ["control:decisions", f"h:{hour}:control:decisions"]
+        if any(s.explored for s in entry.shown) and not entry.control_group:
+            stats.append("explored")
         reservation = contacts or ContactReservation()
         payload = {
             "caps": [list(c) for c in reservation.caps],

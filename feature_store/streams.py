@@ -37,6 +37,7 @@ class StreamOutcome:
     context: dict[str, Any]
     attributes: dict[str, Any]
     probability: float | None
+    propensity: float | None
     customer_id: str
     channel: str
     control_group: bool
@@ -66,6 +67,7 @@ class StreamOutcome:
             context=orjson.loads(f["x"]),
             attributes=orjson.loads(f["a"]),
             probability=float(f["p"]) if f.get("p") else None,
+            propensity=float(f["q"]) if f.get("q") else None,
             customer_id=f.get("c", ""),
             channel=f.get("ch", ""),
             control_group=f.get("ctl") == "1",

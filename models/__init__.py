@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .bandit_model import BanditModel
 from .base import CheckpointStore, Learner, OutcomeRecord, OutcomeSource, SnapshotSink
-from .features import OFFER_PREFIX, encode, split_example
+from .features import OFFER_PREFIX, describe_token, encode, split_example
 from .learner import LearnerLoop, LearnerState, stream_id_key
 from .policy import Choice, EpsilonGreedyPolicy, Pick, Policy, ThompsonPolicy
 from .river_model import RiverCrossModel
@@ -33,6 +33,7 @@ __all__ = [
     "Snapshot",
     "SnapshotSink",
     "ThompsonPolicy",
+    "describe_token",
     "encode",
     "split_example",
     "stream_id_key",

@@ -31,6 +31,14 @@ class OutcomeRecord(Protocol):
     def accepted(self) -> bool: ...
 
     @property
+    def offer_id(self) -> str: ...
+
+    @property
+    def propensity(self) -> float | None:
+        """The acceptance probability the decision was served with, if logged."""
+        ...
+
+    @property
     def learn(self) -> bool:
         """False for records kept for the log only (e.g. an expired window with no default)."""
         ...

@@ -29,7 +29,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BIAS", "OFFER_PREFIX", "Tokens", "encode", "split_example"]
+__all__ = ["BIAS", "OFFER_PREFIX", "Tokens", "describe_token", "encode", "split_example"]
 
 BIAS = "1"
 OFFER_PREFIX = "offer."
@@ -99,3 +99,22 @@ def encode(features: Mapping[str, Any], *, normalise: bool = False) -> Tokens:
             scale = 1.0 / norm
             out = [(t, v * scale) for t, v in out]
     return out
+
+
+def describe_token(token: str) -> str:
+    """A token in words, for analysts.
+
+    >>> describe_token("segment=youth"), describe_token("tenure_months#b4")
+    ('segment=youth', 'tenure_months in [15, 31)')
+    >>> describe_token("1"), describe_token("monthly_revenue")
+    ('(base rate)', 'monthly_revenue (log scale)')
+    """
+    if token == BIAS:
+        return "(base rate)"
+    name, marker, bucket = token.rpartition("#b")
+    if marker and bucket.isdigit():
+        k = int(bucket)
+        return f"{name} in [{(1 << k) - 1}, {(1 << (k + 1)) - 1})"
+    if "=" in token:
+        return token
+    return f"{token} (log scale)"

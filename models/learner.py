@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import pickle
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 from .bandit_model import BanditModel
 from .base import CheckpointStore, OutcomeSource, SnapshotSink
+from .learning_metrics import LearningTracker
 
 __all__ = ["LearnerLoop", "LearnerState", "stream_id_key"]
 
@@ -49,6 +51,7 @@ class LearnerState:
     learned: int = 0
     accepted: int = 0
     log_only: int = 0
+    tracker: LearningTracker = field(default_factory=LearningTracker)
 
 
 class LearnerLoop:
@@ -91,6 +94,8 @@ class LearnerLoop:
         else:
             # the checkpoint is written only by nbo's learner into nbo's own Redis
             self._state = pickle.loads(data)  # noqa: S301
+            if not hasattr(self._state, "tracker"):  # a checkpoint from before the tracker
+                self._state.tracker = LearningTracker()
         return self._state
 
     def _apply(self, records: list[Any]) -> int:
@@ -105,6 +110,8 @@ class LearnerLoop:
                 continue  # already in the checkpointed model: a redelivery after a crash
             if record.learn:
                 accepted: bool = record.accepted
+                if record.propensity is not None:
+                    state.tracker.update(record.offer_id, record.propensity, accepted)
                 context, offer = record.parts()
                 state.model.learn_pair(context, offer, accepted)
                 state.learned += 1
@@ -122,7 +129,9 @@ class LearnerLoop:
         if self._dirty:
             state.version += 1
             await self.checkpoints.save_checkpoint(pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
-            snapshot = state.model.export(version=state.version)
+            snapshot = dataclasses.replace(
+                state.model.export(version=state.version), learning=state.tracker.summary()
+            )
             await self.snapshots.publish_snapshot(
                 state.version, snapshot.to_bytes(), n_learned=state.model.n_learned
             )

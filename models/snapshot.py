@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,6 +62,8 @@ class Snapshot:
     col_index: Mapping[str, int]
     weights: FloatArray
     variances: FloatArray
+    learning: Mapping[str, Any] = field(default_factory=dict)
+    """What the learner measured of the served propensities (AUC, calibration)."""
 
     @classmethod
     def empty(cls, *, prior_rate: float = 0.05, prior_variance: float = 1.0) -> Snapshot:
@@ -156,6 +158,19 @@ class Snapshot:
         )
         return mean, var
 
+    def drivers(self, offer: Mapping[str, Any], top: int = 5) -> list[tuple[str, float]]:
+        """The context tokens that most move this offer's acceptance logit, with their weights.
+
+        The effective weight of a context token for an offer sums its crosses with all of the
+        offer's tokens (its own id and the attributes it shares with others), so the drivers
+        reflect what the model really uses for that offer.
+        """
+        a = self.encode_offers([offer]).values[0]
+        effect = self.weights @ a
+        tokens = sorted(self.row_index, key=self.row_index.__getitem__)
+        order = np.argsort(-np.abs(effect), kind="stable")
+        return [(tokens[i], float(effect[i])) for i in order[:top] if effect[i] != 0.0]
+
     @staticmethod
     def calibrated(mean: FloatArray, var: FloatArray) -> FloatArray:
         """Probability of acceptance integrating over the logit's uncertainty (probit approx.)."""
@@ -170,6 +185,7 @@ class Snapshot:
             "n_learned": self.n_learned,
             "rows": sorted(self.row_index, key=self.row_index.__getitem__),
             "cols": sorted(self.col_index, key=self.col_index.__getitem__),
+            "learning": dict(self.learning),
         }
         buf = io.BytesIO()
         np.savez(
@@ -195,4 +211,5 @@ class Snapshot:
             col_index={t: n for n, t in enumerate(meta["cols"])},
             weights=weights,
             variances=variances,
+            learning=meta.get("learning") or {},
         )

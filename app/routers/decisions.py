@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 
 from decisioning import DecisionRequest
 
@@ -14,12 +14,16 @@ from ..schemas import DecisionBody, DecisionView, OutcomeBody, OutcomeView
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
 
-Channel = Depends(require_role("channel"))
+Channel = Depends(require_role("channel", "web"))
 DecisionId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
-@router.post("", response_model=DecisionView, dependencies=[Channel])
-async def decide(body: DecisionBody, decider: DeciderDep) -> DecisionView:
+@router.post("", response_model=DecisionView)
+async def decide(
+    body: DecisionBody, decider: DeciderDep, role: Annotated[str, Channel]
+) -> DecisionView:
+    if role == "web" and body.channel != "web":
+        raise HTTPException(403, "a web key may only decide for the web channel")
     result = await decider.decide(
         DecisionRequest(
             customer_id=body.customer_id,

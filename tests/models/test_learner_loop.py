@@ -57,3 +57,47 @@ def test_outcomes_trickling_in_are_each_learned_once(redis_url: str) -> None:
     checkpointed, after_restart = asyncio.run(scenario())
     assert checkpointed == 60
     assert after_restart == 60
+
+
+def test_served_propensities_give_known_auc_and_calibration(redis_url: str) -> None:
+    """A constructed log: accepted outcomes were all served with higher propensities (AUC 1)."""
+
+    async def scenario() -> dict[str, object]:
+        client = connect(redis_url)
+        store = FeatureStore.build(client, Keys(prefix=f"t{uuid.uuid4().hex[:8]}"))
+        cases = [(0.3, True)] * 10 + [(0.04, False)] * 30 + [(0.015, False)] * 10
+        for n, (propensity, accepted) in enumerate(cases):
+            entry = DecisionEntry(
+                decision_id=uuid.uuid4().hex, customer_id=f"C{n}", channel="web",
+                interaction="visit", at_ms=int(time.time() * 1000), model_version=0,
+                control_group=False, context={"segment": "A"},
+                shown=[ShownOffer("o1", {"offer.id": "o1"}, 0.5, False, None, "ignored",
+                                  propensity)],
+            )  # fmt: skip
+            await store.decisions.record(entry)
+            await store.decisions.record_outcome(
+                entry.decision_id, "o1", "accepted" if accepted else "declined",
+                now_ms=int(time.time() * 1000),
+            )  # fmt: skip
+        learner = LearnerLoop(store.outcome_stream(), store.models, store.models, block_ms=50)
+        await learner.run(until_idle=True)
+        await learner.close()
+        summary = learner.state.tracker.summary()
+        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
+        return summary
+
+    summary = asyncio.run(scenario())
+    assert summary["auc"] == 1.0
+    assert summary["offers"] == {"o1": {"auc": 1.0, "n": 50}}
+    buckets = {(b["bucket_low"], b["bucket_high"]): b for b in summary["calibration"]}  # type: ignore[union-attr]
+    assert buckets[(0.2, 0.3)] == {
+        "bucket_low": 0.2,
+        "bucket_high": 0.3,
+        "predicted": 0.3,
+        "observed": 1.0,
+        "n": 10,
+    }
+    assert buckets[(0.02, 0.05)]["n"] == 30 and buckets[(0.02, 0.05)]["observed"] == 0.0
+    assert buckets[(0.01, 0.02)]["n"] == 10

@@ -47,6 +47,13 @@ def test_decisions_learn_which_segment_accepts_which_offer(service: Service) -> 
 
     metrics = service.wait_learned(reported)
     assert metrics["model_version"] >= 1
+    # analysts see why: the segment drives its offer, and the served propensities rank well
+    drivers = {o["offer_id"]: o["top_features"] for o in metrics["offers"]}
+    top = {d["feature"]: d["weight"] for d in drivers["offer_2"]}
+    assert top.get("segment=A", 0) > 0, drivers["offer_2"]
+    assert metrics["auc"] is not None and metrics["auc"] > 0.6
+    assert 0 < metrics["exploration_share"] < 0.5
+    assert metrics["calibration"] and metrics["timeline"][-1]["decisions"] >= 2500
 
     for segment, best in BEST.items():
         members = [c for c, s in customers.items() if s == segment]
