@@ -59,6 +59,8 @@ class OfferBody(Strict):
     ] = {}
     start_at: datetime | None = None
     end_at: datetime | None = None
+    not_for_holders: bool = False
+    """Not for customers whose products_held include attributes.product."""
 
 
 class OfferView(OfferBody):

@@ -307,12 +307,13 @@ class World:
         return Context(c, h, i)
 
     def draw_contexts(self, rng: np.random.Generator, n: int) -> list[Context]:
-        customers = rng.choice(len(self.activity), size=n, p=self.activity)
-        u_ch, u_in = rng.random(n), rng.random(n)
+        u = rng.random((n, 3))  # row by row: the first k contexts do not depend on n
+        customers = np.searchsorted(np.cumsum(self.activity), u[:, 0] * self.activity.sum())
+        customers = np.minimum(customers, len(self.activity) - 1)
         chan_cdf = np.cumsum(self.chan_pref, axis=1)
         intent_cdf = np.cumsum(self.intent_pref, axis=1)
         out = []
-        for c, a, b in zip(customers.tolist(), u_ch.tolist(), u_in.tolist(), strict=True):
+        for c, a, b in zip(customers.tolist(), u[:, 1].tolist(), u[:, 2].tolist(), strict=True):
             h = min(int(np.searchsorted(chan_cdf[self.seg[c]], a)), len(CHANNELS) - 1)
             i = min(int(np.searchsorted(intent_cdf[h], b)), len(INTENTS) - 1)
             out.append(Context(c, h, i))

@@ -16,12 +16,21 @@ Rule(feature='channel', op='eq', value='app')
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from .offers import Rule
+if TYPE_CHECKING:
+    from .offers import Rule
 
-__all__ = ["describe", "failing_rule", "holds"]
+__all__ = [
+    "Predicate",
+    "compile_rule",
+    "describe",
+    "failing_rule",
+    "holds",
+]
+
+Predicate = Callable[[Mapping[str, Any]], bool]
 
 
 def _compare(left: Any, right: Any, op: str) -> bool:
@@ -43,28 +52,63 @@ def _compare(left: Any, right: Any, op: str) -> bool:
 
 
 def holds(rule: Rule, context: Mapping[str, Any]) -> bool:
-    present = rule.feature in context and context[rule.feature] is not None
-    if rule.op == "exists":
-        return present == (rule.value is not False)
-    if not present:
-        return rule.op in ("ne", "not_in")
-    actual = context[rule.feature]
-    items = actual if isinstance(actual, list) else [actual]
-    if rule.op == "eq":
-        return rule.value in items
-    if rule.op == "ne":
-        return rule.value not in items
-    if rule.op == "in":
-        return any(item in rule.value for item in items)
-    if rule.op == "not_in":
-        return not any(item in rule.value for item in items)
-    return not isinstance(actual, list) and _compare(actual, rule.value, rule.op)
+    return compile_rule(rule)(context)
+
+
+def compile_rule(rule: Rule) -> Predicate:
+    """Turn a rule into a closure specialised for its op, built once per catalogue load.
+
+    The funnel evaluates every rule of every candidate on every decision, so the op dispatch
+    and the set of allowed values are resolved here, not per call.
+    """
+    feature, op, value = rule.feature, rule.op, rule.value
+    if op == "exists":
+        want = value is not False
+        return lambda c: (c.get(feature) is not None) == want
+    if op in ("in", "not_in"):
+        allowed = frozenset(v for v in value if not isinstance(v, bool)) | frozenset(
+            v for v in value if isinstance(v, bool)
+        )
+        inside = op == "in"
+
+        def member(c: Mapping[str, Any]) -> bool:
+            actual = c.get(feature)
+            if actual is None:
+                return not inside
+            if isinstance(actual, list):
+                hit = any(_hashable(item) and item in allowed for item in actual)
+            else:
+                hit = _hashable(actual) and actual in allowed
+            return hit == inside
+
+        return member
+    if op in ("eq", "ne"):
+        equal = op == "eq"
+
+        def same(c: Mapping[str, Any]) -> bool:
+            actual = c.get(feature)
+            if actual is None:
+                return not equal
+            hit = value in actual if isinstance(actual, list) else actual == value
+            return hit == equal
+
+        return same
+
+    def compare(c: Mapping[str, Any]) -> bool:
+        actual = c.get(feature)
+        return actual is not None and not isinstance(actual, list) and _compare(actual, value, op)
+
+    return compare
+
+
+def _hashable(value: Any) -> bool:
+    return isinstance(value, str | int | float | bool)
 
 
 def failing_rule(rules: Iterable[Rule], context: Mapping[str, Any]) -> Rule | None:
     """The first rule the context breaks, or None when the offer is eligible."""
     for rule in rules:
-        if not holds(rule, context):
+        if not compile_rule(rule)(context):
             return rule
     return None
 

@@ -28,7 +28,7 @@ from models import Policy, Snapshot
 
 from .catalogue import Catalogue
 from .contact_policy import ContactPolicy, ContactState
-from .eligibility import describe, failing_rule
+from .eligibility import describe
 from .errors import (
     DecisionNotFound,
     OfferNotInDecision,
@@ -198,7 +198,11 @@ class Decider:
                 if not offer.live(now_iso):
                     excluded.append(Exclusion(offer.offer_id, "eligibility", _dates(offer)))
                     continue
-                rule = failing_rule(offer.eligibility, context)
+                if offer.held_by(context):
+                    reason = f"already holds {offer.attributes.get('product')}"
+                    excluded.append(Exclusion(offer.offer_id, "eligibility", reason))
+                    continue
+                rule = offer.failing_rule(context)
                 if rule is not None:
                     excluded.append(
                         Exclusion(offer.offer_id, "eligibility", describe(rule, context))

@@ -18,11 +18,12 @@ eligibility[2].op
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from .eligibility import compile_rule
 from .errors import InvalidInput
 
 __all__ = ["OPS", "Offer", "Rule"]
@@ -92,6 +93,26 @@ class Offer:
     start_at: str | None = None
     end_at: str | None = None
     """ISO 8601 times between which the offer is live (either may be open)."""
+    not_for_holders: bool = False
+    """Not offered to customers whose ``products_held`` include the offer's ``product``."""
+    checks: tuple[Callable[[Mapping[str, Any]], bool], ...] = field(
+        default=(), compare=False, repr=False
+    )
+    """The eligibility rules compiled into predicates (built by ``from_body``)."""
+
+    def held_by(self, context: Mapping[str, Any]) -> bool:
+        """True when the offer is ``not_for_holders`` and the customer holds its product."""
+        if not self.not_for_holders:
+            return False
+        product, held = self.attributes.get("product"), context.get("products_held")
+        return product is not None and isinstance(held, list) and product in held
+
+    def failing_rule(self, context: Mapping[str, Any]) -> Rule | None:
+        """The first eligibility rule the context breaks, or None."""
+        for rule, check in zip(self.eligibility, self.checks, strict=True):
+            if not check(context):
+                return rule
+        return None
 
     def live(self, now_iso: str) -> bool:
         """Within its start and end dates (ISO 8601 strings in UTC compare as text)."""
@@ -107,6 +128,10 @@ class Offer:
         rules = tuple(
             Rule.parse(rule, index=n) for n, rule in enumerate(body.get("eligibility") or [])
         )
+        if body.get("not_for_holders") and "product" not in (body.get("attributes") or {}):
+            raise InvalidInput(
+                "not_for_holders", "needs attributes.product: the product a holder already has"
+            )
         start_at = _utc_iso(body.get("start_at"), "start_at")
         end_at = _utc_iso(body.get("end_at"), "end_at")
         if start_at is not None and end_at is not None and end_at <= start_at:
@@ -130,6 +155,8 @@ class Offer:
             channel_levers=dict(body.get("channel_levers") or {}),
             start_at=start_at,
             end_at=end_at,
+            not_for_holders=bool(body.get("not_for_holders", False)),
+            checks=tuple(compile_rule(rule) for rule in rules),
         )
 
     def example(self) -> dict[str, Any]:

@@ -199,3 +199,18 @@ def test_channel_levers_and_dates(greedy_service: Service) -> None:
         json=make_offer(start_at=now.isoformat(), end_at=(now - timedelta(days=1)).isoformat()),
     )
     assert bad.status_code == 422 and bad.json()["field"] == "end_at"
+
+
+def test_not_for_customers_who_already_hold_it(greedy_service: Service) -> None:
+    http = greedy_service.client
+    body = make_offer(channels=["web"], attributes={"product": "fibre"}, not_for_holders=True)
+    assert http.put("/v1/offers/fibre", json=body).status_code == 201
+    http.put("/v1/offers/tv", json=make_offer(channels=["web"], value=1))
+    http.put("/v1/customers/C1", json={"features": {"products_held": ["mobile", "fibre"]}})
+    http.put("/v1/customers/C2", json={"features": {"products_held": ["mobile"]}})
+    holder = _decide(greedy_service)
+    assert _stage_of(holder, "fibre") == "eligibility"
+    assert "already holds fibre" in next(e["reason"] for e in holder["excluded"])
+    assert _decide(greedy_service, customer_id="C2")["offers"][0]["offer_id"] == "fibre"
+    bad = http.put("/v1/offers/x", json=make_offer(attributes={}, not_for_holders=True))
+    assert bad.status_code == 422 and bad.json()["field"] == "not_for_holders"
