@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +30,12 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["REDIS_URL"] = bundled.url
         settings = Settings()
     admin_key = settings.effective_admin_key()
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # every worker writes its samples here; a scrape of any worker sums them all
+        metrics_dir = settings.data_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())
     os.environ["NBO_ADMIN_KEY"] = admin_key
     try:
         asyncio.run(_prepare(settings, demo=args.demo))

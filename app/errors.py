@@ -12,6 +12,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from decisioning import Conflict, DecisionError, InvalidInput, NotFound, Unavailable
 from feature_store import StoreError
 
+from .observability import ERRORS
+
 __all__ = ["install_error_handlers"]
 
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
@@ -43,6 +45,7 @@ def _field_of(loc: tuple[Any, ...]) -> str:
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    ERRORS.labels("422").inc()
     errors = exc.errors()
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
     field = _field_of(tuple(first.get("loc", ())))
@@ -62,6 +65,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     for kind, status, name in _STATUS:
         if isinstance(exc, kind):
             headers = {"Retry-After": "1"} if status == 503 else None
+            ERRORS.labels(str(status)).inc()
             field = getattr(exc, "field", None)
             return JSONResponse(
                 status_code=status, content=_body(name, field, str(exc)), headers=headers
@@ -71,6 +75,7 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    ERRORS.labels(str(exc.status_code)).inc()
     names = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
     return JSONResponse(
         status_code=exc.status_code,

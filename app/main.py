@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from .errors import install_error_handlers
-from .routers import customers, decisions, health, metrics, model_versions, offers
+from .routers import customers, decisions, health, metrics, model_versions, offers, prometheus
 from .runtime import Runtime
 from .settings import Settings, get_settings
 
@@ -50,6 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    for module in (offers, customers, decisions, metrics, model_versions, health):
+    for module in (offers, customers, decisions, metrics, model_versions, health, prometheus):
         app.include_router(module.router)
     return app

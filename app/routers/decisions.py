@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from decisioning import DecisionRequest
 
 from ..deps import DeciderDep, require_role
+from ..observability import DECISION_SECONDS, DECISIONS, OUTCOMES
 from ..schemas import DecisionBody, DecisionView, OutcomeBody, OutcomeView
 
 router = APIRouter(prefix="/v1/decisions", tags=["decisions"])
@@ -24,6 +26,7 @@ async def decide(
 ) -> DecisionView:
     if role == "web" and body.channel != "web":
         raise HTTPException(403, "a web key may only decide for the web channel")
+    started = time.perf_counter()
     result = await decider.decide(
         DecisionRequest(
             customer_id=body.customer_id,
@@ -34,6 +37,9 @@ async def decide(
             explain=body.explain,
         )
     )
+    DECISION_SECONDS.labels(body.channel).observe(time.perf_counter() - started)
+    mode = "degraded" if result.degraded else "control" if result.control_group else "model"
+    DECISIONS.labels(body.channel, mode).inc()
     return DecisionView.model_validate(asdict(result))
 
 
@@ -44,4 +50,5 @@ async def record_outcome(
     decision_id: DecisionId, body: OutcomeBody, decider: DeciderDep
 ) -> OutcomeView:
     receipt = await decider.record_outcome(decision_id, body.offer_id, body.outcome, body.value)
+    OUTCOMES.labels(body.outcome, receipt.status).inc()
     return OutcomeView.model_validate(asdict(receipt))
