@@ -146,6 +146,27 @@ def decision_context(
     return context
 
 
+class Breaker:
+    """Fail fast while Redis is down: after a failure, skip it for ``cool_off_s``, then probe.
+
+    Without it, every decision during an outage would wait for a connection timeout; with it,
+    decisions answer from the safe fallback at once and the store is retried once per second.
+    """
+
+    def __init__(self, cool_off_s: float = 1.0) -> None:
+        self.cool_off_s = cool_off_s
+        self._open_until = 0.0
+
+    def open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def failed(self) -> None:
+        self._open_until = time.monotonic() + self.cool_off_s
+
+    def succeeded(self) -> None:
+        self._open_until = 0.0
+
+
 class Decider:
     """Runs the funnel; holds no per-request state, so one instance serves all requests."""
 
@@ -162,6 +183,7 @@ class Decider:
     ) -> None:
         self.tiers = tiers or ValueTiers()
         self.contacts = contacts or ContactPolicy()
+        self.breaker = Breaker()
         self.customers = customers
         self.log = log
         self.catalogue = catalogue
@@ -171,17 +193,20 @@ class Decider:
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         now = datetime.now(UTC)
         now_ms = int(now.timestamp() * 1000)
-        degraded = False
+        degraded = self.breaker.open()
         features: dict[str, Any] = {}
         state = ContactState()
         known = False
-        try:
-            record = await self.customers.get(request.customer_id)
-            if record is not None:
-                features, known = record.features, record.known
-                state = ContactState.parse(record.contacts, record.consent)
-        except StoreError:
-            degraded = True
+        if not degraded:
+            try:
+                record = await self.customers.get(request.customer_id)
+                if record is not None:
+                    features, known = record.features, record.known
+                    state = ContactState.parse(record.contacts, record.consent)
+                self.breaker.succeeded()
+            except StoreError:
+                self.breaker.failed()
+                degraded = True
 
         context = decision_context(features, request, now, self.tiers)
         excluded: list[Exclusion] = []
@@ -230,6 +255,7 @@ class Decider:
             if refused is None:
                 break
             if refused == "":
+                self.breaker.failed()
                 degraded = True  # the decision stands, unlogged: outcomes for it cannot be joined
                 break
             if refused.startswith("outbound:"):

@@ -13,7 +13,7 @@ RedisClient = aioredis.Redis
 
 
 def connect(
-    url: str, *, cluster: bool = False, max_connections: int = 64, timeout_s: float = 2.0
+    url: str, *, cluster: bool = False, max_connections: int = 64, timeout_s: float = 1.0
 ) -> Any:
     """A client for ``url``. A bounded, blocking pool: redis-py's default raises past its limit."""
     if cluster:
@@ -23,6 +23,6 @@ def connect(
         max_connections=max_connections,
         timeout=timeout_s,
         socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
+        socket_connect_timeout=min(timeout_s, 0.5),
     )
     return aioredis.Redis(connection_pool=pool)
