@@ -53,6 +53,8 @@ def start_bundled_redis(
     data_dir: Path, *, port: int | None = None, persist: bool = True, extra: list[str] | None = None
 ) -> BundledRedis:
     """Start ``redis-server`` with its files under ``data_dir`` and wait until it answers."""
+    # absolute: redis-server changes into --dir before it opens the log file
+    data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = [

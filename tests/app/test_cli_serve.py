@@ -35,10 +35,16 @@ def _wait_ready(url: str, process: subprocess.Popen[str], timeout_s: float = 60)
 
 def test_serve_demo_on_embedded_defaults(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
-    env.update({"NBO_DATA_DIR": str(tmp_path / "data"), "NBO_ADMIN_KEY": "test-admin"})
+    # the defaults a new user gets: no REDIS_URL, no DATABASE_URL, NBO_DATA_DIR=./.nbo
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("REDIS_URL", "DATABASE_URL", "NBO_DATA_DIR", "NBO_ADMIN_KEY")
+    }
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--demo"],
+        cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -47,7 +53,8 @@ def test_serve_demo_on_embedded_defaults(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, process)
-        auth = {"Authorization": "Bearer test-admin"}
+        admin_key = (tmp_path / ".nbo" / "admin.key").read_text().strip()
+        auth = {"Authorization": f"Bearer {admin_key}"}
         offers = httpx.get(f"{url}/v1/offers", headers=auth).json()
         assert len(offers) >= 24
         assert sum(o["kind"] == "service" for o in offers) >= 4
@@ -65,15 +72,15 @@ def test_serve_demo_on_embedded_defaults(tmp_path: Path) -> None:
             headers=auth,
         ).json()
         assert decision["known_customer"] is True and decision["offers"]
-        assert (tmp_path / "data" / "nbo.db").exists()
-        assert (tmp_path / "data" / "redis" / "appendonly.aof").exists() or any(
-            (tmp_path / "data" / "redis").glob("appendonly*")
+        assert (tmp_path / ".nbo" / "nbo.db").exists()
+        assert (tmp_path / ".nbo" / "redis" / "appendonly.aof").exists() or any(
+            (tmp_path / ".nbo" / "redis").glob("appendonly*")
         )
     finally:
         process.send_signal(signal.SIGINT)
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
-    assert "admin key: test-admin" in output
+    assert f"admin key: {admin_key}" in output
     # the bundled redis-server was stopped with the service
     leftover = subprocess.run(
         ["pgrep", "-f", f"redis-server.*{tmp_path}"], capture_output=True, text=True
