@@ -10,6 +10,9 @@ acceptance per propensity bucket.
 ...     tracker.update("o1", p, y)
 >>> tracker.summary()["offers"]["o1"]["auc"]
 1.0
+>>> tracker.update("o2", 0.2, True)
+>>> tracker.summary()["offers"]["o2"]["auc"] is None
+True
 """
 
 from __future__ import annotations
@@ -33,10 +36,13 @@ class LearningTracker:
         self._overall = metrics.RollingROCAUC(window_size=window)  # type: ignore[no-untyped-call]
         self._per_offer: dict[str, Any] = {}
         self._counts: dict[str, int] = {}
+        self._classes: dict[str, list[int]] = {"": [0, 0]}
+        """Negatives and positives seen, overall ("") and per offer: AUC needs both."""
         self._buckets = [[0.0, 0.0, 0] for _ in CALIBRATION_EDGES[1:]]
 
     def update(self, offer_id: str, propensity: float, accepted: bool) -> None:
         self._overall.update(accepted, propensity)  # type: ignore[no-untyped-call]
+        self._classes[""][int(accepted)] += 1
         auc = self._per_offer.get(offer_id)
         if auc is None:
             if len(self._per_offer) >= self.max_offers:
@@ -46,6 +52,7 @@ class LearningTracker:
             )
         auc.update(accepted, propensity)
         self._counts[offer_id] = self._counts.get(offer_id, 0) + 1
+        self._classes.setdefault(offer_id, [0, 0])[int(accepted)] += 1
         for n, high in enumerate(CALIBRATION_EDGES[1:]):
             if propensity <= high:
                 bucket = self._buckets[n]
@@ -57,9 +64,11 @@ class LearningTracker:
     def summary(self) -> dict[str, Any]:
         """A JSON-able view for analysts (AUC is None until both outcomes were seen)."""
 
-        def auc(metric: Any) -> float | None:
+        def auc(metric: Any, key: str) -> float | None:
+            if min(self._classes.get(key, [0, 0])) == 0:
+                return None  # undefined until both an acceptance and a refusal were seen
             value = float(metric.get())
-            return None if value != value else round(value, 4)  # NaN: only one class seen
+            return None if value != value else round(value, 4)
 
         calibration = [
             {
@@ -73,9 +82,10 @@ class LearningTracker:
             if b[2]
         ]
         return {
-            "auc": auc(self._overall),
+            "auc": auc(self._overall, ""),
             "offers": {
-                o: {"auc": auc(m), "n": self._counts.get(o, 0)} for o, m in self._per_offer.items()
+                o: {"auc": auc(m, o), "n": self._counts.get(o, 0)}
+                for o, m in self._per_offer.items()
             },
             "calibration": calibration,
         }
