@@ -25,6 +25,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = Settings()
     bundled = None
     learner_process: subprocess.Popen[bytes] | None = None
+    # uvicorn re-raises SIGTERM after its graceful shutdown; turn it into an exit so that the
+    # cleanup below (bundled Redis, learner process) runs, as it does for Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     if settings.redis_url is None:
         bundled = start_bundled_redis(settings.data_dir / "redis")
         os.environ["REDIS_URL"] = bundled.url

@@ -66,7 +66,8 @@ class Runtime:
         if redis_url is None:
             from feature_store import start_bundled_redis
 
-            bundled = await asyncio.to_thread(start_bundled_redis, settings.data_dir / "redis")
+            # in this thread, not a worker thread: the server is tied to its creator's lifetime
+            bundled = start_bundled_redis(settings.data_dir / "redis")
             redis_url = bundled.url
         engine = make_engine(settings.effective_database_url())
         if settings.database_url is None:

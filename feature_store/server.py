@@ -8,13 +8,23 @@ the data folder, so a laptop gets a real, durable Redis with no install step.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["BundledRedis", "bundled_redis_binary", "free_port", "start_bundled_redis"]
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to stop the server when nbo dies, even by SIGKILL: no orphaned Redis."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def bundled_redis_binary() -> str:
@@ -68,7 +78,12 @@ def start_bundled_redis(
         "--logfile", str(data_dir / "redis.log"),
         *(extra or []),
     ]  # fmt: skip
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+    )
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -77,7 +77,7 @@ def test_serve_demo_on_embedded_defaults(tmp_path: Path) -> None:
             (tmp_path / ".nbo" / "redis").glob("appendonly*")
         )
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signal.SIGTERM)  # what Docker and Kubernetes send
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert f"admin key: {admin_key}" in output
