@@ -29,10 +29,21 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BIAS", "OFFER_PREFIX", "Tokens", "describe_token", "encode", "split_example"]
+__all__ = [
+    "BIAS",
+    "ID_WEIGHT",
+    "OFFER_PREFIX",
+    "Tokens",
+    "describe_token",
+    "encode",
+    "encode_offer",
+    "split_example",
+]
 
 BIAS = "1"
 OFFER_PREFIX = "offer."
+ID_WEIGHT = 2.0
+"""Weight of an offer's own ``id`` token against its shared attributes (before normalising)."""
 
 Tokens = list[tuple[str, float]]
 
@@ -118,3 +129,17 @@ def describe_token(token: str) -> str:
     if "=" in token:
         return token
     return f"{token} (log scale)"
+
+
+def encode_offer(offer: Mapping[str, Any]) -> Tokens:
+    """Encode the offer side: like :func:`encode`, with the id token weighted by ``ID_WEIGHT``.
+
+    The id carries what is the offer's own; weighting it keeps a new offer's own terms (and their
+    uncertainty) a real share of its score instead of a sixth of it.
+    """
+    tokens = encode(offer)
+    if ID_WEIGHT != 1.0:
+        tokens = [(t, v * ID_WEIGHT if t.startswith("id=") else v) for t, v in tokens]
+    norm = math.sqrt(sum(v * v for _, v in tokens))
+    scale = 1.0 / norm
+    return [(t, v * scale) for t, v in tokens]

@@ -20,7 +20,7 @@ from typing import Any
 from river import linear_model, optim
 from river.utils import VectorDict
 
-from .features import BIAS, encode, split_example
+from .features import BIAS, encode, encode_offer, split_example
 from .snapshot import Snapshot
 
 __all__ = ["RiverCrossModel"]
@@ -106,11 +106,11 @@ class RiverCrossModel:
             key = tuple(offer.items())
             cached = self._offer_tokens.get(key)
         except TypeError:  # an unhashable attribute value
-            return encode(offer, normalise=True)
+            return encode_offer(offer)
         if cached is None:
             if len(self._offer_tokens) > 10_000:
                 self._offer_tokens.clear()
-            cached = self._offer_tokens[key] = encode(offer, normalise=True)
+            cached = self._offer_tokens[key] = encode_offer(offer)
         return cached
 
     def learn_one(self, x: Mapping[str, Any], y: bool, w: float = 1.0) -> None:

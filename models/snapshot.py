@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .features import BIAS, encode, split_example
+from .features import BIAS, encode, encode_offer, split_example
 
 __all__ = ["OfferMatrix", "Snapshot"]
 
@@ -124,7 +124,7 @@ class Snapshot:
             if not attrs:
                 attrs = dict(offer)
             ids.append(str(attrs.get("id")))
-            for token, value in encode(attrs, normalise=True):
+            for token, value in encode_offer(attrs):
                 col = self.col_index.get(token)
                 if col is None:
                     unknown[n] += value * value
