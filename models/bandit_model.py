@@ -170,7 +170,9 @@ class BanditModel:
         self, context: Mapping[str, Any], offer: dict[str, Any], y: bool, w: float = 1.0
     ) -> None:
         """``learn_one`` with the example already split (offer attributes without ``offer.``)."""
-        ri, xs, _ = self._lookup(encode(context, normalise=True), self._rows, add=True)
+        ri, raw, _ = self._lookup(encode(context), self._rows, add=True)
+        xs = np.asarray(raw)
+        xs *= 1.0 / math.sqrt(float(xs @ xs))  # normalised here: every token is known now
         ci, avs, _ = self._lookup(self._encode_offer(offer), self._cols, add=True)
         self._grow(len(self._rows), len(self._cols))
         # the event's block of W as flat indices into the (contiguous) matrices: one gather, one
@@ -185,16 +187,15 @@ class BanditModel:
         e_flat = self._evidence.reshape(-1)
         evidence = e_flat[flat]
         step = gradient * cross
+        square = cross * cross
         if self.precondition:
             # give the error to the weights the model is least sure of (an offer's own, rarely
             # seen crosses) rather than evenly; the logit still moves by learning_rate * error
             variance = self._variances(evidence)
-            square = cross * cross
-            mean_variance = float(square @ variance) / max(float(square.sum()), 1e-12)
-            step = step * (variance / mean_variance)
+            step *= variance * (float(square.sum()) / max(float(square @ variance), 1e-12))
         w_flat[flat] = weights - self.learning_rate * (step + self.l2 * weights)
         self._intercept -= self.learning_rate * 0.05 * gradient
-        e_flat[flat] = evidence + (p * (1.0 - p) * w * (cross.size - 1)) * (cross * cross)
+        e_flat[flat] = evidence + (p * (1.0 - p) * w * (cross.size - 1)) * square
         self._n_learned += 1
 
     def _variances(self, evidence: FloatArray) -> FloatArray:
