@@ -10,9 +10,22 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from .errors import install_error_handlers
-from .routers import customers, decisions, health, metrics, model_versions, offers, prometheus
+from .routers import (
+    customers,
+    decisions,
+    events,
+    health,
+    metrics,
+    model_versions,
+    offers,
+    outbound,
+    policies,
+    prometheus,
+    triggers,
+)
 from .runtime import Runtime
 from .settings import Settings, get_settings
+from .web import install_web
 
 __all__ = ["create_app"]
 
@@ -50,6 +63,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
-    for module in (offers, customers, decisions, metrics, model_versions, health, prometheus):
+    for module in (
+        offers,
+        customers,
+        decisions,
+        events,
+        triggers,
+        outbound,
+        policies,
+        metrics,
+        model_versions,
+        health,
+        prometheus,
+    ):
         app.include_router(module.router)
+    install_web(app)
     return app

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from decisioning import Catalogue, Decider, ModelHolder, SqlCatalogue, make_engine, migrate
 from decisioning.model_registry import ModelRegistry
+from decisioning.policies import SqlPolicies
 from feature_store import BundledRedis, FeatureStore, Keys, StoreError, connect
 from models import BanditModel, LearnerLoop, Snapshot, ThompsonPolicy
 
@@ -80,8 +81,12 @@ class Runtime:
             max_connections=settings.redis_max_connections,
         )
         keys = Keys(prefix=settings.key_prefix, shards=settings.stream_shards)
-        store = FeatureStore.build(client, keys)
-        catalogue = Catalogue(SqlCatalogue(engine), refresh_s=settings.catalogue_refresh_s)
+        store = FeatureStore.build(client, keys, events_history_skip=settings.events_history_skip)
+        catalogue = Catalogue(
+            SqlCatalogue(engine),
+            refresh_s=settings.catalogue_refresh_s,
+            policies=SqlPolicies(engine),
+        )
         holder = ModelHolder(refresh_s=settings.snapshot_refresh_s)
         seed = settings.seed if settings.seed is not None else random.randrange(2**31)
         policy = ThompsonPolicy(
@@ -174,15 +179,19 @@ class Runtime:
 
     async def run_learner(self, learner: LearnerLoop, stop: asyncio.Event) -> None:
         """The learner with its window sweeper: defaults for outcomes that never came."""
-        sweeper = asyncio.create_task(self._sweep_windows(stop))
+        chores = [
+            asyncio.create_task(self._sweep_windows(stop)),
+            asyncio.create_task(self._scan_dates(stop)),
+        ]
         try:
             await learner.restore()
             await learner.run(stop)
         finally:
             await learner.close()
-            sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sweeper
+            for chore in chores:
+                chore.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chore
 
     async def _sweep_windows(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
@@ -192,6 +201,20 @@ class Runtime:
                 pass
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    async def _scan_dates(self, stop: asyncio.Event) -> None:
+        """Birthdays and contract ends become events, every five minutes, in the learner."""
+        from .moments import scan_dates  # app.moments imports Runtime for typing only
+
+        while not stop.is_set():
+            try:
+                await scan_dates(self)
+            except StoreError:
+                log.warning("date scan: Redis unavailable")
+            except Exception:  # noqa: BLE001 - a failed scan must not stop the learner
+                log.exception("date scan failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=300)
 
     async def close(self) -> None:
         self._stop.set()

@@ -8,16 +8,26 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 __all__ = [
+    "AckBody",
+    "ClaimBody",
     "CustomerBody",
     "CustomerView",
     "DecisionBody",
     "DecisionView",
+    "EventBody",
+    "EventReceiptView",
+    "EventsBulkBody",
+    "EventsBulkView",
     "LearningMetrics",
     "OfferBody",
     "OfferView",
     "OutcomeBody",
+    "OutboundListView",
+    "OutboundMessageView",
     "OutcomeView",
     "RuleBody",
+    "TriggerBody",
+    "TriggerView",
 ]
 
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
@@ -76,6 +86,9 @@ class CustomerView(BaseModel):
     customer_id: str
     features: dict[str, Any]
     consent: dict[str, bool]
+    aggregates: dict[str, Any] = {}
+    """Real-time aggregates from events (counts and sums per window, recency, open complaint)."""
+    value_tier: str | None = None
 
 
 class DecisionBody(Strict):
@@ -169,3 +182,98 @@ class LearningMetrics(BaseModel):
     """Share of (non-control) decisions that showed an explored offer."""
     timeline: list[dict[str, Any]] = []
     """Per hour of decision: decisions, model and control acceptance rates."""
+
+
+EventType = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
+"""Lower snake case: event types become feature names (``purchase_count_24h``)."""
+EventScalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=256)]
+StreamId = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")]
+
+
+class EventBody(Strict):
+    customer_id: Id
+    type: EventType
+    id: Id | None = None
+    """The sender's event id: the same id twice (within 31 days) counts once."""
+    name: Name | None = None
+    """What kind of ``type``: ``marriage`` for a ``life_event``, ``roaming`` for a page view."""
+    at: datetime | None = None
+    """When it happened (default: when received; without a zone: UTC)."""
+    properties: Annotated[dict[Name, EventScalar | None], Field(max_length=30)] = {}
+    """``value`` / ``amount`` (numbers) are summed, ``channel`` is remembered as last channel."""
+
+
+class EventsBulkBody(Strict):
+    events: Annotated[list[EventBody], Field(min_length=1, max_length=1000)]
+
+
+class OutboundResultView(BaseModel):
+    customer_id: str
+    trigger_id: str
+    channel: str
+    queued: bool
+    decision_id: str | None = None
+    offer_id: str | None = None
+    stream_id: str | None = None
+    reason: str | None = None
+    """Why nothing was queued (the funnel's stage and reason, or a stale event)."""
+
+
+class EventReceiptView(BaseModel):
+    customer_id: str
+    type: str
+    id: str | None
+    status: Literal["recorded", "duplicate"]
+    outbound: list[OutboundResultView]
+
+
+class EventsBulkView(BaseModel):
+    received: int
+    recorded: int
+    duplicates: int
+    outbound: list[OutboundResultView]
+
+
+class TriggerBody(Strict):
+    event_type: EventType
+    event_name: Name | None = None
+    """Only events with this name (``marriage``); unset: any event of the type."""
+    channel: Name
+    """The outbound channel the decision is made for (``email``, ``sms``, ``push``...)."""
+    offers: Annotated[list[Id], Field(min_length=1, max_length=100)] | None = None
+    """Only these offers may be sent; unset: whatever the funnel finds for the channel."""
+    active: bool = True
+
+
+class TriggerView(TriggerBody):
+    trigger_id: str
+
+
+class OutboundMessageView(BaseModel):
+    id: str
+    """The stream id: what ``ack`` takes."""
+    decision_id: str
+    customer_id: str
+    offer_id: str
+    name: str
+    at: str
+    trigger_id: str = ""
+    event_type: str = ""
+    event_id: str = ""
+    event_name: str = ""
+
+
+class OutboundListView(BaseModel):
+    channel: str
+    messages: list[OutboundMessageView]
+
+
+class ClaimBody(Strict):
+    consumer: Name
+    count: Annotated[int, Field(ge=1, le=1000)] = 10
+    reclaim_idle_s: Annotated[int, Field(ge=0, le=30 * 86400)] | None = None
+    """Also take over messages other consumers have held unacknowledged this long."""
+
+
+class AckBody(Strict):
+    ids: Annotated[list[StreamId], Field(min_length=1, max_length=1000)]

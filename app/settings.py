@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     """Web origins allowed to call the API from a browser (the embeddable offers snippet),
     e.g. ``NBO_CORS_ORIGINS='["https://shop.example"]'``."""
+    events_history_skip: list[str] = ["page_view"]
+    """Event types not written to customers' history (still counted in their aggregates)."""
+    contract_end_days: int = Field(default=30, ge=0, le=366)
+    """The date scan emits ``contract_end`` for contracts ending within this many days."""
     seed: int | None = None
     """Seed of the policy's random generator (reproducible runs); unset: random."""
 

@@ -1,10 +1,12 @@
-"""The decision funnel as plain Python: catalogue, eligibility, arbitration, explanations.
+"""The decision funnel as plain Python: catalogue, eligibility, arbitration, explanations,
+event aggregates as features, and outbound triggers.
 
 Nothing here knows about HTTP; ``app/`` maps :mod:`decisioning.errors` to status codes.
 """
 
 from __future__ import annotations
 
+from .aggregates import aggregate_features
 from .catalogue import Catalogue, SqlCatalogue
 from .database import make_engine, migrate, normalise_url
 from .errors import (
@@ -17,6 +19,7 @@ from .errors import (
     OfferNotFound,
     OfferNotInDecision,
     OutcomeConflict,
+    TriggerNotFound,
     Unavailable,
 )
 from .funnel import (
@@ -29,7 +32,9 @@ from .funnel import (
     decision_context,
 )
 from .model_holder import ModelHolder
+from .moments import EventReceipt, Moments, OutboundResult, date_events
 from .offers import OPS, Offer, Rule
+from .triggers import SqlTriggers, Trigger, TriggerBook
 
 __all__ = [
     "OPS",
@@ -41,19 +46,28 @@ __all__ = [
     "DecisionNotFound",
     "DecisionRequest",
     "DecisionResult",
+    "EventReceipt",
     "Exclusion",
     "InvalidInput",
     "ModelHolder",
+    "Moments",
     "NotFound",
     "Offer",
     "OfferNotFound",
     "OfferNotInDecision",
     "OutcomeConflict",
+    "OutboundResult",
     "OutcomeReceipt",
     "RankedOffer",
     "Rule",
     "SqlCatalogue",
+    "SqlTriggers",
+    "Trigger",
+    "TriggerBook",
+    "TriggerNotFound",
     "Unavailable",
+    "aggregate_features",
+    "date_events",
     "decision_context",
     "make_engine",
     "migrate",

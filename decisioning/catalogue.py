@@ -10,13 +10,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, insert, select, update
 
+from .contact_policy import ContactPolicy
 from .errors import OfferNotFound
 from .offers import Offer
 from .tables import offers as offers_table
+
+if TYPE_CHECKING:
+    from .policies import SqlPolicies
 
 __all__ = ["Catalogue", "SqlCatalogue"]
 
@@ -72,8 +76,17 @@ class SqlCatalogue:
 class Catalogue:
     """The active offers, by channel, as of the last reload; cheap to read on every decision."""
 
-    def __init__(self, source: SqlCatalogue, *, refresh_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        source: SqlCatalogue,
+        *,
+        refresh_s: float = 1.0,
+        policies: SqlPolicies | None = None,
+    ) -> None:
         self.source = source
+        self.policies = policies
+        self.contact_policy = ContactPolicy()
+        """The channel-wide contact policy, reloaded with the catalogue."""
         self.refresh_s = refresh_s
         self._offers: tuple[Offer, ...] = ()
         self._by_channel: dict[str, tuple[Offer, ...]] = {}
@@ -99,6 +112,8 @@ class Catalogue:
         for offer in active:
             for channel in offer.channels:
                 by_channel.setdefault(channel, []).append(offer)
+        if self.policies is not None:
+            self.contact_policy = self.policies.contact()
         self._offers = active
         self._by_channel = {ch: tuple(v) for ch, v in by_channel.items()}
         self._version = version

@@ -36,6 +36,7 @@ from typing import Any
 
 import orjson
 
+from .errors import InvalidInput
 from .offers import Offer
 
 __all__ = ["ContactPolicy", "ContactState"]
@@ -80,7 +81,38 @@ class ContactPolicy:
     outbound_window_s: int = WEEK_S
     quiet_hours: tuple[int, int] | None = (21, 8)
     """Local hours [start, end) with no outbound contact; None: no quiet hours."""
-    sensitive_interactions: frozenset[str] = frozenset({"complaint"})
+    sensitive_interactions: frozenset[str] = frozenset({"complaint", "event:complaint"})
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> ContactPolicy:
+        """Build from the JSON marketers PUT (already shape-checked by the API schema)."""
+        quiet = body.get("quiet_hours")
+        if quiet is not None:
+            if len(quiet) != 2 or not all(0 <= int(h) <= 23 for h in quiet) or quiet[0] == quiet[1]:
+                raise InvalidInput("quiet_hours", "give [start, end] hours 0-23, start != end")
+        limits = dict(body.get("outbound_limits", {"email": 1, "sms": 1, "push": 2}))
+        channels = frozenset(body.get("outbound_channels", ("email", "sms", "push")))
+        unknown = sorted(set(limits) - channels)
+        if unknown:
+            raise InvalidInput("outbound_limits", f"{unknown} are not outbound_channels")
+        return cls(
+            outbound_channels=channels,
+            outbound_limits=limits,
+            outbound_window_s=int(body.get("outbound_window_s", WEEK_S)),
+            quiet_hours=(int(quiet[0]), int(quiet[1])) if quiet is not None else None,
+            sensitive_interactions=frozenset(
+                body.get("sensitive_interactions", ("complaint", "event:complaint"))
+            ),
+        )
+
+    def to_body(self) -> dict[str, Any]:
+        return {
+            "outbound_channels": sorted(self.outbound_channels),
+            "outbound_limits": dict(self.outbound_limits),
+            "outbound_window_s": self.outbound_window_s,
+            "quiet_hours": list(self.quiet_hours) if self.quiet_hours else None,
+            "sensitive_interactions": sorted(self.sensitive_interactions),
+        }
 
     def channel_block(
         self,

@@ -6,7 +6,8 @@
     ├── NotFound
     │   ├── OfferNotFound
     │   ├── CustomerNotFound
-    │   └── DecisionNotFound
+    │   ├── DecisionNotFound
+    │   └── TriggerNotFound
     ├── InvalidInput(field, problem)
     │   └── OfferNotInDecision
     ├── Conflict
@@ -26,6 +27,7 @@ __all__ = [
     "OfferNotFound",
     "OfferNotInDecision",
     "OutcomeConflict",
+    "TriggerNotFound",
     "Unavailable",
 ]
 
@@ -56,6 +58,12 @@ class DecisionNotFound(NotFound):
     def __init__(self, decision_id: str) -> None:
         super().__init__(f"decision {decision_id!r} does not exist (or is older than its log TTL)")
         self.field = "decision_id"
+
+
+class TriggerNotFound(NotFound):
+    def __init__(self, trigger_id: str) -> None:
+        super().__init__(f"trigger {trigger_id!r} does not exist")
+        self.field = "trigger_id"
 
 
 class InvalidInput(DecisionError):

@@ -26,6 +26,7 @@ from feature_store import (
 )
 from models import Policy, Snapshot
 
+from .aggregates import aggregate_features
 from .catalogue import Catalogue
 from .contact_policy import ContactPolicy, ContactState
 from .eligibility import describe
@@ -182,13 +183,18 @@ class Decider:
         contacts: ContactPolicy | None = None,
     ) -> None:
         self.tiers = tiers or ValueTiers()
-        self.contacts = contacts or ContactPolicy()
+        self._contacts = contacts
         self.breaker = Breaker()
         self.customers = customers
         self.log = log
         self.catalogue = catalogue
         self.model = model
         self.policy = policy
+
+    @property
+    def contacts(self) -> ContactPolicy:
+        """The contact policy in force: a fixed one if given, else the catalogue's (editable)."""
+        return self._contacts or self.catalogue.contact_policy
 
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         now = datetime.now(UTC)
@@ -201,7 +207,10 @@ class Decider:
             try:
                 record = await self.customers.get(request.customer_id)
                 if record is not None:
-                    features, known = record.features, record.known
+                    # real-time aggregates (events) are features at once, and win over a
+                    # profile field of the same name: they are the fresher of the two
+                    features = {**record.features, **aggregate_features(record.aggregates, now_ms)}
+                    known = record.known
                     state = ContactState.parse(record.contacts, record.consent)
                 self.breaker.succeeded()
             except StoreError:
@@ -411,9 +420,9 @@ class Decider:
             for r in ranked
             if by_id[r.offer_id].max_impressions
         ]
-        reservation = ContactReservation(
-            caps=caps, outbound=self.contacts.outbound_reservation(request.channel)
-        )
+        # a decision that shows nothing contacts nobody: it must not use up the week's contact
+        outbound = self.contacts.outbound_reservation(request.channel) if ranked else None
+        reservation = ContactReservation(caps=caps, outbound=outbound)
         try:
             return await self.log.record(entry, history=history, contacts=reservation)
         except StoreError:

@@ -1,4 +1,5 @@
-"""All of nbo's Redis access: customers, the decision log, the outcome stream, model snapshots.
+"""All of nbo's Redis access: customers, the decision log, the outcome stream, model snapshots,
+customer events and their aggregates, outbound queues.
 
 Nothing outside this package builds a key (:mod:`feature_store.keys`) or sees a redis-py type
 (:mod:`feature_store.errors` translates them).
@@ -6,10 +7,11 @@ Nothing outside this package builds a key (:mod:`feature_store.keys`) or sees a 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .base import CustomerFeatures, DecisionLog, ModelStore
+from .base import CustomerFeatures, DecisionLog, EventStore, ModelStore, OutboundQueue
 from .client import connect
 from .customers import CustomerRecord, RedisCustomers
 from .decisions import (
@@ -20,7 +22,10 @@ from .decisions import (
     ShownOffer,
 )
 from .errors import StoreError, StoreTimeout, StoreUnavailable
+from .events import CustomerEvent, RedisEvents
 from .keys import Keys
+from .outbound import OutboundMessage, RedisOutbound
+from .scan import scan_features
 from .server import BundledRedis, start_bundled_redis
 from .snapshots import RedisModelStore
 from .streams import RedisOutcomeStream, StreamOutcome
@@ -28,17 +33,23 @@ from .streams import RedisOutcomeStream, StreamOutcome
 __all__ = [
     "BundledRedis",
     "ContactReservation",
+    "CustomerEvent",
     "CustomerFeatures",
     "CustomerRecord",
     "DecisionEntry",
     "DecisionLog",
+    "EventStore",
     "FeatureStore",
     "Keys",
     "ModelStore",
+    "OutboundMessage",
+    "OutboundQueue",
     "OutcomeResult",
     "RedisCustomers",
     "RedisDecisionLog",
+    "RedisEvents",
     "RedisModelStore",
+    "RedisOutbound",
     "RedisOutcomeStream",
     "ShownOffer",
     "StoreError",
@@ -46,6 +57,7 @@ __all__ = [
     "StoreUnavailable",
     "StreamOutcome",
     "connect",
+    "scan_features",
     "start_bundled_redis",
 ]
 
@@ -59,15 +71,21 @@ class FeatureStore:
     customers: RedisCustomers
     decisions: RedisDecisionLog
     models: RedisModelStore
+    events: RedisEvents
+    outbound: RedisOutbound
 
     @classmethod
-    def build(cls, client: Any, keys: Keys) -> FeatureStore:
+    def build(
+        cls, client: Any, keys: Keys, *, events_history_skip: Iterable[str] = ("page_view",)
+    ) -> FeatureStore:
         return cls(
             client=client,
             keys=keys,
             customers=RedisCustomers(client, keys),
             decisions=RedisDecisionLog(client, keys),
             models=RedisModelStore(client, keys),
+            events=RedisEvents(client, keys, history_skip=events_history_skip),
+            outbound=RedisOutbound(client, keys),
         )
 
     def outcome_stream(self, consumer: str = "learner-0") -> RedisOutcomeStream:

@@ -2,18 +2,20 @@
 
 ``decisioning/`` is typed against these; ``feature_store`` implements them on Redis
 (:mod:`feature_store.customers`, :mod:`~feature_store.decisions`, :mod:`~feature_store.streams`,
-:mod:`~feature_store.snapshots`).
+:mod:`~feature_store.snapshots`, :mod:`~feature_store.events`, :mod:`~feature_store.outbound`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from .customers import CustomerRecord
 from .decisions import ContactReservation, DecisionEntry, OutcomeResult
+from .events import CustomerEvent
+from .outbound import OutboundMessage
 
-__all__ = ["CustomerFeatures", "DecisionLog", "ModelStore"]
+__all__ = ["CustomerFeatures", "DecisionLog", "EventStore", "ModelStore", "OutboundQueue"]
 
 
 class CustomerFeatures(Protocol):
@@ -66,3 +68,29 @@ class ModelStore(Protocol):
     async def bump_catalogue(self) -> int: ...
 
     async def catalogue_version(self) -> int: ...
+
+
+class EventStore(Protocol):
+    async def record(self, event: CustomerEvent, *, now_ms: int | None = None) -> bool: ...
+
+    async def record_many(
+        self, events: Sequence[CustomerEvent], *, now_ms: int | None = None
+    ) -> list[bool]: ...
+
+    async def raw(self, customer_id: str) -> dict[str, str]: ...
+
+    async def erase(self, customer_id: str) -> int: ...
+
+
+class OutboundQueue(Protocol):
+    async def enqueue(
+        self, channel: str, customer_id: str, fields: Mapping[str, str], *, now_ms: int
+    ) -> str: ...
+
+    async def recent(self, channel: str, limit: int = 50) -> list[OutboundMessage]: ...
+
+    async def claim(
+        self, channel: str, consumer: str, count: int, *, reclaim_idle_ms: int | None = None
+    ) -> list[OutboundMessage]: ...
+
+    async def ack(self, channel: str, stream_ids: Sequence[str]) -> int: ...

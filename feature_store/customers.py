@@ -24,6 +24,8 @@ class CustomerRecord:
     features: dict[str, Any]
     consent: dict[str, bool]
     contacts: dict[str, str] = field(default_factory=dict)
+    aggregates: dict[str, str] = field(default_factory=dict)
+    """The raw real-time aggregates hash (see ``decisioning.aggregates``)."""
 
     @property
     def known(self) -> bool:
@@ -70,14 +72,16 @@ class RedisCustomers:
                 pipe.hgetall(k.features(customer_id))
                 pipe.hgetall(k.consent(customer_id))
                 pipe.hgetall(k.contacts(customer_id))
-                raw_features, raw_consent, raw_contacts = await pipe.execute()
-        if not raw_features and not raw_consent and not raw_contacts:
+                pipe.hgetall(k.aggregates(customer_id))
+                raw_features, raw_consent, raw_contacts, raw_aggregates = await pipe.execute()
+        if not (raw_features or raw_consent or raw_contacts or raw_aggregates):
             return None
         return CustomerRecord(
             customer_id=customer_id,
             features={_text(n): orjson.loads(v) for n, v in raw_features.items()},
             consent={_text(ch): v in (b"1", "1") for ch, v in raw_consent.items()},
             contacts={_text(n): _text(v) for n, v in raw_contacts.items()},
+            aggregates={_text(n): _text(v) for n, v in raw_aggregates.items()},
         )
 
     async def delete(self, customer_id: str) -> bool:

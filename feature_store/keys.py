@@ -6,6 +6,10 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{c:<customer>}:consent      hash   channel -> "1" / "0"
     P:v1:{c:<customer>}:history      list   newest-first JSON entries (decisions, outcomes, events)
     P:v1:{c:<customer>}:contacts     hash   contact-policy counters
+    P:v1:{c:<customer>}:aggregates   hash   real-time event aggregates (time buckets, last seen)
+    P:v1:{c:<customer>}:event_ids    zset   sender event ids seen (31 days), for deduplication
+    P:v1:{c:<customer>}:queued       set    "<channel>|<stream id>" of queued outbound messages
+    P:v1:{q:<channel>}:outbound      stream outbound messages for a channel's senders (30 days)
     P:v1:{o:<shard>}:decision:<id>   hash   the decision log entry an outcome joins with (TTL)
     P:v1:{o:<shard>}:outcomes        stream joined outcomes, read by the learner's consumer group
     P:v1:{o:<shard>}:pending         zset   "<decision>|<offer>" by outcome-window deadline (ms)
@@ -16,7 +20,8 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{m}:snapshot:pinned         string a version pinned by a rollback (served instead)
     P:v1:{m}:catalogue:version       string bumped on every catalogue change
 
-Hash tags: everything about one customer shares the slot ``{c:<id>}``; a decision, its outcome
+Hash tags: everything about one customer shares the slot ``{c:<id>}`` (so one Lua script can
+deduplicate an event, update its aggregates and log it to the history); a decision, its outcome
 stream and its pending window share ``{o:<shard>}``, so joining an outcome with its decision and
 appending it to the stream is one atomic script, also on Redis Cluster.
 
@@ -27,6 +32,8 @@ Examples
 'nbo:v1:{c:C1}:features'
 >>> k.decision("ab12", 0)
 'nbo:v1:{o:0}:decision:ab12'
+>>> k.customer_of_features(k.features("C1"))
+'C1'
 """
 
 from __future__ import annotations
@@ -61,6 +68,27 @@ class Keys:
 
     def contacts(self, customer_id: str) -> str:
         return f"{self._base}:{{c:{customer_id}}}:contacts"
+
+    def aggregates(self, customer_id: str) -> str:
+        return f"{self._base}:{{c:{customer_id}}}:aggregates"
+
+    def event_ids(self, customer_id: str) -> str:
+        return f"{self._base}:{{c:{customer_id}}}:event_ids"
+
+    def queued(self, customer_id: str) -> str:
+        return f"{self._base}:{{c:{customer_id}}}:queued"
+
+    def outbound(self, channel: str) -> str:
+        return f"{self._base}:{{q:{channel}}}:outbound"
+
+    @property
+    def features_pattern(self) -> str:
+        """A SCAN pattern matching every customer's features hash."""
+        return f"{self._base}:{{c:*}}:features"
+
+    def customer_of_features(self, key: str) -> str:
+        """The customer id in a key matched by :attr:`features_pattern`."""
+        return key[len(self._base) + 4 : -len("}:features")]
 
     def decision(self, decision_id: str, shard: int) -> str:
         return f"{self._base}:{{o:{shard}}}:decision:{decision_id}"

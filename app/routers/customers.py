@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
 from decisioning import CustomerNotFound
+from decisioning.aggregates import aggregate_features
 
 from ..deps import RuntimeDep, require_role
 from ..schemas import CustomerBody, CustomerView
@@ -35,9 +37,16 @@ async def put_customer(
 )
 async def get_customer(customer_id: CustomerId, runtime: RuntimeDep) -> CustomerView:
     record = await runtime.store.customers.get(customer_id)
-    if record is None or not record.known:
+    if record is None or not (record.known or record.aggregates):
         raise CustomerNotFound(customer_id)
-    return CustomerView(customer_id=customer_id, features=record.features, consent=record.consent)
+    now_ms = int(time.time() * 1000)
+    return CustomerView(
+        customer_id=customer_id,
+        features=record.features,
+        consent=record.consent,
+        aggregates=aggregate_features(record.aggregates, now_ms),
+        value_tier=runtime.decider.tiers.of(record.features),
+    )
 
 
 @router.get("/{customer_id}/history", dependencies=[Depends(require_role("channel", "analyst"))])
@@ -53,5 +62,7 @@ async def customer_history(
 
 @router.delete("/{customer_id}", status_code=204, dependencies=[Depends(require_role("admin"))])
 async def delete_customer(customer_id: CustomerId, runtime: RuntimeDep) -> None:
-    if not await runtime.store.customers.delete(customer_id):
+    """Erase features, consent, contacts, history, aggregates, seen events, queued outbound."""
+    erased = await runtime.store.events.erase(customer_id)
+    if not await runtime.store.customers.delete(customer_id) and not erased:
         raise CustomerNotFound(customer_id)

@@ -214,3 +214,31 @@ def test_not_for_customers_who_already_hold_it(greedy_service: Service) -> None:
     assert _decide(greedy_service, customer_id="C2")["offers"][0]["offer_id"] == "fibre"
     bad = http.put("/v1/offers/x", json=make_offer(attributes={}, not_for_holders=True))
     assert bad.status_code == 422 and bad.json()["field"] == "not_for_holders"
+
+
+def test_marketers_change_the_contact_policy_without_a_redeploy(greedy_service: Service) -> None:
+    http = greedy_service.client
+    assert http.get("/v1/policies/contact").json()["outbound_limits"]["email"] == 1
+    http.put("/v1/offers/promo", json=make_offer(channels=["email"], value=10))
+    noon = _noon_offset()
+    http.put(
+        "/v1/customers/C1",
+        json={"features": {"utc_offset_h": noon}, "consent": {"email": True}},
+    )
+    assert _decide(greedy_service, channel="email", interaction="outbound")["offers"]
+    blocked = _decide(greedy_service, channel="email", interaction="outbound")
+    assert _stage_of(blocked, "promo") == "outbound_limit"
+
+    policy = http.put(
+        "/v1/policies/contact",
+        json={"outbound_limits": {"email": 3, "sms": 1}, "quiet_hours": None},
+    )
+    assert policy.status_code == 200 and policy.json()["outbound_limits"]["email"] == 3
+    again = _decide(greedy_service, channel="email", interaction="outbound")
+    assert [o["offer_id"] for o in again["offers"]] == ["promo"]
+
+    bad = http.put("/v1/policies/contact", json={"quiet_hours": [21, 25]})
+    assert bad.status_code == 422 and bad.json()["field"].startswith("quiet_hours")
+    unknown = http.put("/v1/policies/contact", json={"outbound_limits": {"fax": 1}})
+    assert unknown.status_code == 422 and unknown.json()["field"] == "outbound_limits"
+    assert http.get("/v1/policies/contact").json()["outbound_limits"]["email"] == 3

@@ -1,0 +1,27 @@
+"""The web pages of nbo: the analysts' dashboard, the agent desktop and the embeddable offers.
+
+The pages are static HTML, CSS and vanilla JavaScript (no build step, nothing from a CDN). They are
+served without auth; in the browser they ask for an API key, keep it in ``sessionStorage`` and call
+the ``/v1`` JSON API with ``Authorization: Bearer <key>``, as any other client does.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from .pages import STATIC_DIR, router
+
+__all__ = ["install_web"]
+
+
+def install_web(app: FastAPI) -> None:
+    """Add the pages (``/dashboard``, ``/agent``, ``/demo/web``) and ``/static`` to ``app``.
+
+    Calling it twice on the same app is harmless.
+    """
+    if getattr(app.state, "nbo_web_installed", False):
+        return
+    app.state.nbo_web_installed = True
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
