@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .features import encode, encode_offer, split_example
+from .features import OfferTokenCache, encode, split_example
 from .snapshot import Snapshot
 
 __all__ = ["BanditModel"]
@@ -106,7 +106,7 @@ class BanditModel:
         self._cols: dict[str, int] = {"1": 0}
         self._w = np.zeros((64, 16))
         self._evidence = np.zeros((64, 16))
-        self._offer_tokens: dict[tuple[tuple[str, Any], ...], list[tuple[str, float]]] = {}
+        self._offer_tokens = OfferTokenCache()
         self._n_learned = 0
 
     @property
@@ -114,17 +114,7 @@ class BanditModel:
         return self._n_learned
 
     def _encode_offer(self, offer: dict[str, Any]) -> list[tuple[str, float]]:
-        """Offers repeat across events: their tokens are computed once (a bounded cache)."""
-        try:
-            key = tuple(offer.items())
-            cached = self._offer_tokens.get(key)
-        except TypeError:  # an unhashable attribute value
-            return encode_offer(offer)
-        if cached is None:
-            if len(self._offer_tokens) > 10_000:
-                self._offer_tokens.clear()
-            cached = self._offer_tokens[key] = encode_offer(offer)
-        return cached
+        return self._offer_tokens(offer)
 
     def _grow(self, rows: int, cols: int) -> None:
         r, c = self._w.shape

@@ -33,6 +33,7 @@ __all__ = [
     "BIAS",
     "ID_WEIGHT",
     "OFFER_PREFIX",
+    "OfferTokenCache",
     "Tokens",
     "describe_token",
     "encode",
@@ -143,3 +144,23 @@ def encode_offer(offer: Mapping[str, Any]) -> Tokens:
     norm = math.sqrt(sum(v * v for _, v in tokens))
     scale = 1.0 / norm
     return [(t, v * scale) for t, v in tokens]
+
+
+class OfferTokenCache:
+    """Offers repeat across events: their tokens are computed once (a bounded cache)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._cache: dict[tuple[tuple[str, Any], ...], Tokens] = {}
+
+    def __call__(self, offer: Mapping[str, Any]) -> Tokens:
+        try:
+            key = tuple(offer.items())
+            cached = self._cache.get(key)
+        except TypeError:  # an unhashable attribute value
+            return encode_offer(offer)
+        if cached is None:
+            if len(self._cache) >= self.limit:
+                self._cache.clear()
+            cached = self._cache[key] = encode_offer(offer)
+        return cached

@@ -20,7 +20,7 @@ from typing import Any
 from river import linear_model, optim
 from river.utils import VectorDict
 
-from .features import BIAS, encode, encode_offer, split_example
+from .features import BIAS, OfferTokenCache, encode, split_example
 from .snapshot import Snapshot
 
 __all__ = ["RiverCrossModel"]
@@ -86,7 +86,7 @@ class RiverCrossModel:
         )
         self._evidence: Any = VectorDict()
         """Laplace precision accumulated from data, per weight (the prior is added on read)."""
-        self._offer_tokens: dict[tuple[tuple[str, Any], ...], list[tuple[str, float]]] = {}
+        self._offer_tokens = OfferTokenCache()
         self._n_learned = 0
 
     @property
@@ -101,17 +101,7 @@ class RiverCrossModel:
         return {(i, j): xv * av for i, xv in xt for j, av in at if not (i == BIAS and j == BIAS)}
 
     def _encode_offer(self, offer: dict[str, Any]) -> list[tuple[str, float]]:
-        """Offers repeat across events: their tokens are computed once (a bounded cache)."""
-        try:
-            key = tuple(offer.items())
-            cached = self._offer_tokens.get(key)
-        except TypeError:  # an unhashable attribute value
-            return encode_offer(offer)
-        if cached is None:
-            if len(self._offer_tokens) > 10_000:
-                self._offer_tokens.clear()
-            cached = self._offer_tokens[key] = encode_offer(offer)
-        return cached
+        return self._offer_tokens(offer)
 
     def learn_one(self, x: Mapping[str, Any], y: bool, w: float = 1.0) -> None:
         z = self.crosses(x)

@@ -8,9 +8,6 @@ folder); the folder is printed at the end of the run.
 from __future__ import annotations
 
 import os
-import threading
-import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,13 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-import uvicorn
 
 from app.demo import demo_customers, demo_offers
-from app.main import create_app
-from app.settings import Settings
-from app.web import install_web
-from tests.services import Service, drop_prefix
+from tests.services import Service, run_service
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, ConsoleMessage, Page
@@ -46,50 +39,14 @@ SEEDED_CUSTOMERS = 40
 _screenshot_dir: list[Path] = []
 
 
-class _ThreadedServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test runner owns signals
-        pass
-
-
 @contextmanager
 def serve_pages(
     redis_url: str, database_url: str, data_dir: Path, **overrides: Any
 ) -> Iterator[Service]:
-    """An nbo with its web pages, on a free 127.0.0.1 port, seeded with the demo catalogue."""
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    admin_key = f"admin-{uuid.uuid4().hex}"
-    settings = Settings(
-        redis_url=redis_url,
-        database_url=database_url,
-        data_dir=data_dir,
-        admin_key=admin_key,
-        key_prefix=prefix,
-        **overrides,
-    )
-    app = create_app(settings)
-    install_web(app)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = _ThreadedServer(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the nbo test server did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
-    client = httpx.Client(
-        base_url=url, headers={"Authorization": f"Bearer {admin_key}"}, timeout=30
-    )
-    try:
-        seed(client)
-        yield Service(url=url, admin_key=admin_key, settings=settings, app=app, client=client)
-    finally:
-        client.close()
-        server.should_exit = True
-        thread.join(timeout=30)
-        drop_prefix(redis_url, prefix)
+    """An nbo (its pages included) from ``tests.services``, seeded with the demo catalogue."""
+    with run_service(redis_url, database_url, data_dir, **overrides) as service:
+        seed(service.client)
+        yield service
 
 
 def seed(client: httpx.Client) -> None:
