@@ -75,10 +75,16 @@ def compile_rule(rule: Rule) -> Predicate:
             actual = c.get(feature)
             if actual is None:
                 return not inside
-            if isinstance(actual, list):
-                hit = any(_hashable(item) and item in allowed for item in actual)
-            else:
-                hit = _hashable(actual) and actual in allowed
+            try:  # sets do the membership test in C; only odd values need the slow path
+                hit = (
+                    not allowed.isdisjoint(actual)
+                    if isinstance(actual, list)
+                    else actual in allowed
+                )
+            except TypeError:  # an unhashable value (a nested object) matches nothing
+                hit = isinstance(actual, list) and any(
+                    _hashable(item) and item in allowed for item in actual
+                )
             return hit == inside
 
         return member
