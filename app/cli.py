@@ -48,6 +48,7 @@ def _serve(args: argparse.Namespace) -> int:
             learner_process = subprocess.Popen([sys.executable, "-m", "app.cli", "learner"])
         host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1") else args.host
         print(f"nbo serving on http://{host}:{args.port}  (docs: /docs)", flush=True)
+        print(f"pages: http://{host}:{args.port}/dashboard  /agent  /demo/web", flush=True)
         print(f"admin key: {admin_key}", flush=True)
         uvicorn.run(
             "app.main:create_app",
