@@ -9,14 +9,15 @@ Examples
 >>> from decisioning.offers import Rule
 >>> ctx = {"products_held": ["mobile", "tv"], "tenure_months": 30, "channel": "web"}
 >>> rules = [Rule("products_held", "not_in", ["fibre"]), Rule("tenure_months", "gte", 12)]
->>> failing_rule(rules, ctx)
->>> failing_rule([Rule("channel", "eq", "app")], ctx)
-Rule(feature='channel', op='eq', value='app')
+>>> [compile_rule(rule)(ctx) for rule in rules]
+[True, True]
+>>> compile_rule(Rule("channel", "eq", "app"))(ctx)
+False
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ __all__ = [
     "Predicate",
     "compile_rule",
     "describe",
-    "failing_rule",
-    "holds",
 ]
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -49,10 +48,6 @@ def _compare(left: Any, right: Any, op: str) -> bool:
     if op == "lt":
         return bool(left < right)
     return bool(left <= right)
-
-
-def holds(rule: Rule, context: Mapping[str, Any]) -> bool:
-    return compile_rule(rule)(context)
 
 
 def compile_rule(rule: Rule) -> Predicate:
@@ -109,14 +104,6 @@ def compile_rule(rule: Rule) -> Predicate:
 
 def _hashable(value: Any) -> bool:
     return isinstance(value, str | int | float | bool)
-
-
-def failing_rule(rules: Iterable[Rule], context: Mapping[str, Any]) -> Rule | None:
-    """The first rule the context breaks, or None when the offer is eligible."""
-    for rule in rules:
-        if not compile_rule(rule)(context):
-            return rule
-    return None
 
 
 def describe(rule: Rule, context: Mapping[str, Any]) -> str:
