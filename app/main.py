@@ -14,6 +14,7 @@ from .routers import (
     customers,
     decisions,
     events,
+    export,
     health,
     metrics,
     model_versions,
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         policies,
         metrics,
         model_versions,
+        export,
         health,
         prometheus,
     ):

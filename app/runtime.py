@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from decisioning import Catalogue, Decider, ModelHolder, SqlCatalogue, make_engine, migrate
+from decisioning.archive import Archiver, SqlArchive
 from decisioning.model_registry import ModelRegistry
 from decisioning.policies import SqlPolicies
 from feature_store import BundledRedis, FeatureStore, Keys, StoreError, connect
@@ -55,6 +56,7 @@ class Runtime:
     decider: Decider
     keyring: KeyRing
     registry: ModelRegistry
+    archive: SqlArchive
     bundled_redis: BundledRedis | None = None
     learner: LearnerLoop | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -112,6 +114,7 @@ class Runtime:
             decider=decider,
             keyring=keyring,
             registry=ModelRegistry(engine),
+            archive=SqlArchive(engine),
             bundled_redis=bundled,
         )
         await runtime.refresh(force=True)
@@ -125,6 +128,9 @@ class Runtime:
             model_factory=BanditModel,
             checkpoint_interval_s=self.settings.learner_checkpoint_s,
         )
+
+    def new_archiver(self, consumer: str = "archiver-0") -> Archiver:
+        return Archiver(self.store.archive_reader(consumer), self.archive)
 
     async def refresh(self, *, force: bool = False) -> None:
         """Pick up a new catalogue version and a new model snapshot, if any."""
@@ -178,10 +184,11 @@ class Runtime:
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
 
     async def run_learner(self, learner: LearnerLoop, stop: asyncio.Event) -> None:
-        """The learner with its window sweeper: defaults for outcomes that never came."""
+        """The learner with its chores: window defaults, date scan, the SQL archiver."""
         chores = [
             asyncio.create_task(self._sweep_windows(stop)),
             asyncio.create_task(self._scan_dates(stop)),
+            asyncio.create_task(self.new_archiver().run(stop)),
         ]
         try:
             await learner.restore()

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .archive import ArchiveReader, HistoryLine, InteractionRecord
 from .base import CustomerFeatures, DecisionLog, EventStore, ModelStore, OutboundQueue
 from .client import connect
 from .customers import CustomerRecord, RedisCustomers
@@ -31,6 +32,9 @@ from .snapshots import RedisModelStore
 from .streams import RedisOutcomeStream, StreamOutcome
 
 __all__ = [
+    "ArchiveReader",
+    "HistoryLine",
+    "InteractionRecord",
     "BundledRedis",
     "ContactReservation",
     "CustomerEvent",
@@ -87,6 +91,9 @@ class FeatureStore:
             events=RedisEvents(client, keys, history_skip=events_history_skip),
             outbound=RedisOutbound(client, keys),
         )
+
+    def archive_reader(self, consumer: str = "archiver-0") -> ArchiveReader:
+        return ArchiveReader(self.client, self.keys, consumer=consumer)
 
     def outcome_stream(self, consumer: str = "learner-0") -> RedisOutcomeStream:
         return RedisOutcomeStream(self.client, self.keys, consumer=consumer)

@@ -53,6 +53,9 @@ class DecisionEntry:
     control_group: bool
     context: Mapping[str, Any]
     shown: Sequence[ShownOffer]
+    candidates: Sequence[str] | None = None
+    """The eligible offers the choice was made among, logged for control-group decisions: with
+    the uniform probability they let any policy be evaluated off-line (IPS) on those decisions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,16 @@ local dkey, skey, pkey, statkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local did, oid, outcome, now, value, source =
     ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 if redis.call('EXISTS', dkey) == 0 then return {'unknown_decision'} end
+local function stream_late(late_outcome)
+  return redis.call('XADD', skey, '*',
+    'd', did, 'o', oid, 'y', late_outcome, 'l', '0', 'src', 'late', 'v', value,
+    'x', redis.call('HGET', dkey, 'x'), 'a', redis.call('HGET', dkey, 'a:' .. oid),
+    'p', redis.call('HGET', dkey, 'p:' .. oid) or '', 'c', redis.call('HGET', dkey, 'customer'),
+    'q', redis.call('HGET', dkey, 'q:' .. oid) or '',
+    'ch', redis.call('HGET', dkey, 'channel'), 'ctl', redis.call('HGET', dkey, 'control'),
+    'mv', redis.call('HGET', dkey, 'mv'), 't', redis.call('HGET', dkey, 'at'),
+    'e', redis.call('HGET', dkey, 'e:' .. oid) or '0', 'k', redis.call('HGET', dkey, 'cands') or '')
+end
 local attrs = redis.call('HGET', dkey, 'a:' .. oid)
 if not attrs then return {'not_shown'} end
 local prev = redis.call('HGET', dkey, 'out:' .. oid)
@@ -86,7 +99,8 @@ if prev then
   end
   redis.call('HSET', dkey, 'late:' .. oid, outcome)
   redis.call('HINCRBY', statkey, 'late:' .. oid, 1)
-  return {'late', prev, '', redis.call('HGET', dkey, 'customer')}
+  local late_id = stream_late(outcome)
+  return {'late', prev, late_id, redis.call('HGET', dkey, 'customer')}
 end
 local deadline = tonumber(redis.call('HGET', dkey, 'w:' .. oid) or '0')
 local late_response = nil
@@ -114,10 +128,13 @@ local id = redis.call('XADD', skey, '*',
   'x', redis.call('HGET', dkey, 'x'), 'a', attrs,
   'p', redis.call('HGET', dkey, 'p:' .. oid) or '', 'c', redis.call('HGET', dkey, 'customer'),
   'q', redis.call('HGET', dkey, 'q:' .. oid) or '',
-  'ch', redis.call('HGET', dkey, 'channel'), 'ctl', control, 'mv', redis.call('HGET', dkey, 'mv'))
+  'ch', redis.call('HGET', dkey, 'channel'), 'ctl', control, 'mv', redis.call('HGET', dkey, 'mv'),
+  't', redis.call('HGET', dkey, 'at'), 'e', redis.call('HGET', dkey, 'e:' .. oid) or '0',
+  'k', redis.call('HGET', dkey, 'cands') or '')
 if late_response then
   redis.call('HSET', dkey, 'late:' .. oid, late_response)
   redis.call('HINCRBY', statkey, 'late:' .. oid, 1)
+  stream_late(late_response)
   return {'late', outcome, id, redis.call('HGET', dkey, 'customer')}
 end
 return {'recorded', outcome, id, redis.call('HGET', dkey, 'customer')}
@@ -139,6 +156,7 @@ class ContactReservation:
 
 _DECIDE_SCRIPT = """
 local contacts, history, dkey, pkey, statkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local archive = KEYS[6]
 local now = tonumber(ARGV[1])
 local p = cjson.decode(ARGV[2])
 local function recent(field, window)
@@ -180,6 +198,7 @@ for _, name in ipairs(p.stats) do redis.call('HINCRBY', statkey, name, 1) end
 if p.history then
   redis.call('LPUSH', history, p.history)
   redis.call('LTRIM', history, 0, 499)
+  redis.call('XADD', archive, '*', 'c', p.customer, 'e', p.history)
 end
 return ''
 """
@@ -208,7 +227,8 @@ class RedisDecisionLog:
 
         One Lua script checks every shown offer's impression cap and the channel's outbound limit
         in the customer's contact record and, only if all hold, counts the contacts and writes the
-        decision log, its window entries, the counters and the history line. Concurrent decisions
+        decision log, its window entries, the counters and the history line (also appended to the
+        archive stream, for SQL). Concurrent decisions
         for one customer therefore never exceed a cap. Returns None when logged, or the offer id
         (or ``outbound:<channel>``) whose limit refused it; then nothing was written.
 
@@ -227,6 +247,8 @@ class RedisDecisionLog:
             "x": orjson.dumps(entry.context).decode(),
             "offers": orjson.dumps([s.offer_id for s in entry.shown]).decode(),
         }
+        if entry.candidates is not None:
+            fields["cands"] = orjson.dumps(list(entry.candidates)).decode()
         pending: dict[str, int] = {}
         ttl_s = self._ttl_s
         for s in entry.shown:
@@ -256,6 +278,7 @@ class RedisDecisionLog:
             "pending": [str(x) for kv in pending.items() for x in kv],
             "stats": stats,
             "history": orjson.dumps(history).decode() if history is not None else False,
+            "customer": entry.customer_id,
             "ttl": ttl_s,
             "contacts_ttl": reservation.ttl_s,
         }
@@ -265,6 +288,7 @@ class RedisDecisionLog:
             k.decision(entry.decision_id, shard),
             k.pending(shard),
             k.stats(shard),
+            k.archive(k.shard_of(entry.customer_id)),
         ]
         with map_redis_errors():
             reply = await self._decide_script(keys=keys, args=[entry.at_ms, orjson.dumps(payload)])

@@ -106,10 +106,10 @@ class CustomerEvent:
 
 
 # Redis calls are what a script costs (a few µs each): the common path makes six (ZADD NX,
-# HMGET, one HINCRBY per resolution, HSET) plus two for the history line; trimming the buckets,
-# the seen ids and refreshing the TTLs happen once per new hour.
+# HMGET, one HINCRBY per resolution, HSET) plus three for the history line and its archive copy;
+# trimming the buckets, the seen ids and refreshing the TTLs happen once per new hour.
 _RECORD_TEMPLATE = """
-local agg, ids, hist = KEYS[1], KEYS[2], KEYS[3]
+local agg, ids, hist, archive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, typ, name, at = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local value, channel, now, entry = ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 local RES = {{RESOLUTIONS}}
@@ -174,6 +174,7 @@ end
 if entry ~= '' then
   redis.call('LPUSH', hist, entry)
   redis.call('LTRIM', hist, 0, {HISTORY_LEN} - 1)
+  redis.call('XADD', archive, '*', 'c', ARGV[9], 'e', entry)
 end
 return 1
 """
@@ -223,6 +224,7 @@ class RedisEvents:
             k.aggregates(event.customer_id),
             k.event_ids(event.customer_id),
             k.history(event.customer_id),
+            k.archive(k.shard_of(event.customer_id)),
         ]
         args: list[Any] = [
             event.id or "",
@@ -233,6 +235,7 @@ class RedisEvents:
             event.channel or "",
             now_ms,
             entry,
+            event.customer_id,
         ]
         return keys, args
 

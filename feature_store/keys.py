@@ -14,6 +14,7 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{o:<shard>}:outcomes        stream joined outcomes, read by the learner's consumer group
     P:v1:{o:<shard>}:pending         zset   "<decision>|<offer>" by outcome-window deadline (ms)
     P:v1:{o:<shard>}:stats           hash   per-offer impressions / outcomes, control-group counts
+    P:v1:{o:<shard>}:archive         stream every history line, read by the SQL archiver's group
     P:v1:{m}:checkpoint              string the learner's checkpoint (model + stream positions)
     P:v1:{m}:snapshot:<version>      string an exported model snapshot
     P:v1:{m}:snapshot:latest         string the newest published version
@@ -101,6 +102,9 @@ class Keys:
 
     def stats(self, shard: int) -> str:
         return f"{self._base}:{{o:{shard}}}:stats"
+
+    def archive(self, shard: int) -> str:
+        return f"{self._base}:{{o:{shard}}}:archive"
 
     @property
     def checkpoint(self) -> str:
