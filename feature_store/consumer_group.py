@@ -10,12 +10,14 @@ several groups can read one stream and none loses an entry to another's trim.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis.exceptions
 
+from .client import is_cluster
 from .errors import map_redis_errors
 
 __all__ = ["ConsumerGroup", "StreamEntry", "split_stream_id"]
@@ -54,6 +56,7 @@ class ConsumerGroup:
         self._pending_cursor: dict[int, str] = {}
         self._drained_pending: set[int] = set()
         self._ready = False
+        self._cluster = is_cluster(client)
 
     async def ensure(self) -> None:
         """Create each shard's group at the stream's start; an existing group is fine."""
@@ -99,6 +102,8 @@ class ConsumerGroup:
             out.extend(StreamEntry(shard, sid.decode(), f) for sid, f in entries)
         if out:
             return out
+        if self._cluster and self._shards > 1:
+            return await self._read_each_shard(count, block_ms)
         streams = {self._stream(shard): ">" for shard in range(self._shards)}
         shard_of = {self._stream(shard): shard for shard in range(self._shards)}
         with map_redis_errors():
@@ -108,6 +113,21 @@ class ConsumerGroup:
         for name, entries in reply or []:
             shard = shard_of[name.decode() if isinstance(name, bytes) else name]
             out.extend(StreamEntry(shard, sid.decode(), f) for sid, f in entries)
+        return out
+
+    async def _read_each_shard(self, count: int, block_ms: int) -> list[StreamEntry]:
+        """On a cluster the shards' streams sit in different slots: one read each, and a short
+        pause (instead of a blocking read on all) when none has anything new."""
+        out: list[StreamEntry] = []
+        for shard in range(self._shards):
+            with map_redis_errors():
+                reply = await self._redis.xreadgroup(
+                    self.group, self.consumer, {self._stream(shard): ">"}, count=count
+                )
+            for _, entries in reply or []:
+                out.extend(StreamEntry(shard, sid.decode(), f) for sid, f in entries)
+        if not out and block_ms:
+            await asyncio.sleep(min(block_ms, 100) / 1000)
         return out
 
     async def ack(self, positions: Mapping[int, Sequence[str]]) -> None:

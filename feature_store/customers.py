@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from .client import is_cluster
 from .errors import map_redis_errors
 from .keys import Keys
 
@@ -120,7 +121,8 @@ class RedisCustomers:
         key = k.history(customer_id)
         line = orjson.dumps(entry)
         with map_redis_errors():
-            async with self._redis.pipeline(transaction=True) as pipe:
+            # a cluster runs no transaction across slots: there the copy is pipelined beside it
+            async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
                 pipe.lpush(key, line)
                 pipe.ltrim(key, 0, HISTORY_LENGTH - 1)
                 pipe.xadd(k.archive(k.shard_of(customer_id)), {"c": customer_id, "e": line})

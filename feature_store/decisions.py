@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from .client import is_cluster
 from .errors import map_redis_errors
 from .keys import Keys
 
@@ -154,11 +155,15 @@ class ContactReservation:
     ttl_s: int = 90 * 86400
 
 
-_DECIDE_SCRIPT = """
-local contacts, history, dkey, pkey, statkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local archive = KEYS[6]
+# The decision's write, in two halves: what the customer's slot holds (contact capacity and the
+# history line) and what the decision's slot holds (its log, window queue, counters and the
+# archive copy of the history line). One Redis runs both as one atomic script; Redis Cluster,
+# where one script may touch one slot only, runs them one after the other (reserve, then log).
+_DECIDE_HEAD = """
 local now = tonumber(ARGV[1])
 local p = cjson.decode(ARGV[2])
+"""
+_RESERVE = """
 local function recent(field, window)
   local raw = redis.call('HGET', contacts, field)
   local kept = {}
@@ -185,6 +190,12 @@ end
 for _, u in ipairs(updates) do redis.call('HSET', contacts, u[1], cjson.encode(u[2])) end
 for _, offer in ipairs(p.shown) do redis.call('HSET', contacts, 'last:' .. offer, now) end
 if #p.shown > 0 then redis.call('EXPIRE', contacts, p.contacts_ttl) end
+if p.history then
+  redis.call('LPUSH', history, p.history)
+  redis.call('LTRIM', history, 0, 499)
+end
+"""
+_LOG = """
 if #p.fields > 0 then
   redis.call('HSET', dkey, unpack(p.fields))
   redis.call('EXPIRE', dkey, p.ttl)
@@ -195,13 +206,25 @@ while i < #p.pending do
   i = i + 2
 end
 for _, name in ipairs(p.stats) do redis.call('HINCRBY', statkey, name, 1) end
-if p.history then
-  redis.call('LPUSH', history, p.history)
-  redis.call('LTRIM', history, 0, 499)
-  redis.call('XADD', archive, '*', 'c', p.customer, 'e', p.history)
-end
-return ''
+if p.history then redis.call('XADD', archive, '*', 'c', p.customer, 'e', p.history) end
 """
+_DECIDE_SCRIPT = (
+    "local contacts, history, dkey, pkey, statkey, archive ="
+    " KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]"
+    + _DECIDE_HEAD
+    + _RESERVE
+    + _LOG
+    + "return ''"
+)
+_RESERVE_SCRIPT = (
+    "local contacts, history = KEYS[1], KEYS[2]" + _DECIDE_HEAD + _RESERVE + "return ''"
+)
+_LOG_SCRIPT = (
+    "local dkey, pkey, statkey, archive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]"
+    + _DECIDE_HEAD
+    + _LOG
+    + "return ''"
+)
 
 
 class RedisDecisionLog:
@@ -211,8 +234,11 @@ class RedisDecisionLog:
         self._redis = client
         self._keys = keys
         self._ttl_s = ttl_s
+        self._cluster = is_cluster(client)
         self._outcome_script = client.register_script(_OUTCOME_SCRIPT)
         self._decide_script = client.register_script(_DECIDE_SCRIPT)
+        self._reserve_script = client.register_script(_RESERVE_SCRIPT)
+        self._log_script = client.register_script(_LOG_SCRIPT)
 
     def shard_of(self, decision_id: str) -> int:
         return self._keys.shard_of(decision_id)
@@ -233,7 +259,7 @@ class RedisDecisionLog:
         (or ``outbound:<channel>``) whose limit refused it; then nothing was written.
 
         The script spans the customer's slot and the decision's slot, which a single Redis
-        allows; on Redis Cluster the two halves must become two calls (reserve, then log).
+        allows; on Redis Cluster its two halves run as two calls (reserve, then log).
         """
         k = self._keys
         shard = k.shard_of(entry.decision_id)
@@ -288,10 +314,18 @@ class RedisDecisionLog:
             k.decision(entry.decision_id, shard),
             k.pending(shard),
             k.stats(shard),
-            k.archive(k.shard_of(entry.customer_id)),
+            k.archive(shard),
         ]
+        args = [entry.at_ms, orjson.dumps(payload)]
         with map_redis_errors():
-            reply = await self._decide_script(keys=keys, args=[entry.at_ms, orjson.dumps(payload)])
+            if self._cluster:
+                # a crash between the halves leaves capacity reserved for a decision never
+                # logged: it errs towards contacting the customer less, never more
+                reply = await self._reserve_script(keys=keys[:2], args=args)
+                if not reply:
+                    await self._log_script(keys=keys[2:], args=args)
+            else:
+                reply = await self._decide_script(keys=keys, args=args)
         refused = _text(reply) if reply else ""
         return refused or None
 

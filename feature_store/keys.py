@@ -16,6 +16,7 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{o:<shard>}:stats           hash   per-offer impressions / outcomes, control-group counts
     P:v1:{o:<shard>}:archive         stream every history line, read by the SQL archiver's group
     P:v1:{m}:checkpoint              string the learner's checkpoint (model + stream positions)
+    P:v1:{m}:learner:lease           string the active learner's id (expires unless renewed)
     P:v1:{m}:snapshot:<version>      string an exported model snapshot
     P:v1:{m}:snapshot:latest         string the newest published version
     P:v1:{m}:snapshot:pinned         string a version pinned by a rollback (served instead)
@@ -109,6 +110,10 @@ class Keys:
     @property
     def checkpoint(self) -> str:
         return f"{self._base}:{{m}}:checkpoint"
+
+    @property
+    def learner_lease(self) -> str:
+        return f"{self._base}:{{m}}:learner:lease"
 
     def snapshot(self, version: int) -> str:
         return f"{self._base}:{{m}}:snapshot:{version}"
