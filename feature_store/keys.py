@@ -24,8 +24,11 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
 
 Hash tags: everything about one customer shares the slot ``{c:<id>}`` (so one Lua script can
 deduplicate an event, update its aggregates and log it to the history); a decision, its outcome
-stream and its pending window share ``{o:<shard>}``, so joining an outcome with its decision and
-appending it to the stream is one atomic script, also on Redis Cluster.
+stream, its pending window and the archive stream share ``{o:<shard>}``, so joining an outcome
+with its decision and appending it to the stream is one atomic script, also on Redis Cluster.
+The model's keys share ``{m}`` (the lease fences the checkpoint in one script). On a single
+Redis, the decision's write (contact capacity, history line, log) is one script across its
+customer's and its shard's slots; on Redis Cluster it runs as two, one per slot.
 
 Examples
 --------
