@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,18 @@ def _wait_ready(replica: Replica, timeout_s: float = 180) -> None:
     raise AssertionError(f"{replica.name} not ready in {timeout_s}s:\n{_tail(replica.log)}")
 
 
+def _serves(replica: Replica, channel: str, offer_ids: list[str]) -> bool:
+    return [o["offer_id"] for o in replica.decide("C0", channel)["offers"]] == offer_ids
+
+
+def _serves_any(replica: Replica, channel: str) -> bool:
+    return bool(replica.decide("C0", channel)["offers"])
+
+
+def _serves_model(replica: Replica, version: int) -> bool:
+    return int(replica.decide("C1", "web")["model_version"]) >= version
+
+
 def _until(check: Callable[[], bool], timeout_s: float, what: str) -> float:
     """Poll ``check`` until it holds; returns the seconds it took (fails past ``timeout_s``)."""
     start = time.monotonic()
@@ -163,6 +176,11 @@ def _deployment(redis_url: str, database_url: str, tmp_path: Path) -> Iterator[D
             )
             stack.callback(client.close)
             replicas.append(Replica(f"api{n}", str(client.base_url), process, log, client))
+            if n == 1:
+                # the first one migrates the fresh database alone: concurrent first-start
+                # migrations collide on PostgreSQL (decisioning.database.migrate takes no lock);
+                # docker-compose.yml runs a one-shot migrate service for the same reason
+                _wait_ready(replicas[0])
         learner_home = tmp_path / "learner"
         learner_home.mkdir()
         learner_log = learner_home / "learner.log"
@@ -216,7 +234,7 @@ def test_three_replicas_pick_up_catalogue_and_model_changes(
         assert response.status_code == 200, response.text
         for replica in others:
             pickups[f"withdraw {replica.name}"] = _until(
-                lambda r=replica: r.decide("C0", "kiosk")["offers"] == [],
+                partial(_serves, replica, "kiosk", []),
                 PICKUP_BOUND_S,
                 f"{replica.name} dropping the withdrawn offer",
             )
@@ -226,7 +244,7 @@ def test_three_replicas_pick_up_catalogue_and_model_changes(
             first.client.put(f"/v1/offers/o{n}", json=make_offer(channels=["web"]))
         for replica in others:  # wait until every replica serves the web offers
             _until(
-                lambda r=replica: bool(r.decide("C0", "web")["offers"]),
+                partial(_serves_any, replica, "web"),
                 PICKUP_BOUND_S,
                 f"{replica.name} serving the web offers",
             )
@@ -250,8 +268,10 @@ def test_three_replicas_pick_up_catalogue_and_model_changes(
 
         def published_all() -> bool:
             nonlocal published
-            raw = store.get(deployment.keys.snapshot_latest)
-            data = store.get(deployment.keys.snapshot(int(raw))) if raw is not None else None
+            raw: bytes | None = store.get(deployment.keys.snapshot_latest)
+            data: bytes | None = None
+            if raw is not None:
+                data = store.get(deployment.keys.snapshot(int(raw)))
             if data is None or Snapshot.from_bytes(data).n_learned < total:
                 return False
             published = int(raw or 0)
@@ -266,7 +286,7 @@ def test_three_replicas_pick_up_catalogue_and_model_changes(
         # ... and from then on every replica decides with it within the bound
         for replica in replicas:
             _until(
-                lambda r=replica: r.decide("C1", "web")["model_version"] >= published,
+                partial(_serves_model, replica, published),
                 PICKUP_BOUND_S,
                 f"{replica.name} serving model version {published}",
             )
