@@ -48,7 +48,7 @@ async def fill(store: FeatureStore, n: int, seed: int) -> None:
          "offer.price_tier": ["low", "mid", "high"][i % 3]}
         for i in range(50)
     ]  # fmt: skip
-    batch = 200
+    batch = 50  # requests in flight: more time out connecting on a loaded machine
     for start in range(0, n, batch):
         entries = []
         for _ in range(min(batch, n - start)):
