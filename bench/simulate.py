@@ -11,7 +11,8 @@ decision we know the truth's probability of the chosen offer, so each arm is sco
 - eps-greedy: a plain epsilon-greedy logistic baseline (``models.EpsilonGreedyPolicy``, epsilon
   0.1, no control group) on its own ``models.BanditModel(own_dims=0, half_life=None)``
   (``--baseline bandit``, default: the shared part alone, i.e. a variance-preconditioned SGD
-  logistic regression over customer x offer-attribute crosses, nbo's own model before the hybrid) or on ``models.RiverCrossModel`` (``--baseline river``: river's
+  logistic regression over customer x offer-attribute crosses, nbo's own model before the
+  hybrid) or on ``models.RiverCrossModel`` (``--baseline river``: river's
   ``LogisticRegression`` itself), learning from its own delayed outcomes on the same stream of
   customers, with the same random numbers for acceptance, delay and loss.
 

@@ -54,8 +54,9 @@ __all__ = ["BanditModel"]
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 
-_DECAY_EVERY = 64
-"""Outcomes between two applications of the forgetting (one vectorised pass over all weights)."""
+_DECAY_EVERY = 512
+"""Outcomes between two applications of the forgetting (one vectorised pass over all weights,
+own covariances included: about 1 ms with 50 offers, so not after every outcome)."""
 
 
 def _logit(p: float) -> float:
@@ -136,6 +137,14 @@ class BanditModel:
         self._theta = np.zeros((0, 0))
         self._cov = np.zeros((0, 0, 0))
         self._since_decay = 0
+        self._offer_cols: dict[int, tuple[list[tuple[str, float]], list[int], list[float]]] = {}
+        """id of an offer's cached tokens -> (those tokens, their columns, values); the tokens
+        are kept so the id cannot be reused by another list while the entry lives."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_offer_cols"] = {}  # keyed by object ids: meaningless in another process
+        return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Checkpoints of the model before the own part and forgetting load as such a model."""
@@ -148,6 +157,7 @@ class BanditModel:
             "_cov": np.zeros((0, 0, 0)),
             "_since_decay": 0,
         }
+        state = state | {"_offer_cols": {}}
         self.__dict__.update(defaults | state)
 
     @property
@@ -156,6 +166,18 @@ class BanditModel:
 
     def _encode_offer(self, offer: dict[str, Any]) -> list[tuple[str, float]]:
         return self._offer_tokens(offer)
+
+    def _offer_columns(self, offer: dict[str, Any]) -> tuple[list[int], list[float]]:
+        """The offer's columns and values (adding its new tokens); offers repeat: cached."""
+        tokens = self._encode_offer(offer)
+        cached = self._offer_cols.get(id(tokens))
+        if cached is not None and cached[0] is tokens:
+            return cached[1], cached[2]
+        ci, avs, _ = self._lookup(tokens, self._cols, add=True)
+        if len(self._offer_cols) >= 10_000:
+            self._offer_cols.clear()
+        self._offer_cols[id(tokens)] = (tokens, ci, avs)
+        return ci, avs
 
     def _grow(self, rows: int, cols: int) -> None:
         r, c = self._w.shape
@@ -238,7 +260,7 @@ class BanditModel:
         rows = np.asarray(ri, dtype=np.intp)
         xs = np.asarray(raw)
         xs *= 1.0 / math.sqrt(float(xs @ xs))  # normalised here: every token is known now
-        ci, avs, _ = self._lookup(self._encode_offer(offer), self._cols, add=True)
+        ci, avs = self._offer_columns(offer)
         self._grow(len(self._rows), len(self._cols))
         # the event's block of W as flat indices into the (contiguous) matrices: one gather, one
         # scatter each, instead of a fancy 2-d index per operation
