@@ -57,22 +57,25 @@ class StreamOutcome:
 
     @classmethod
     def parse(cls, shard: int, stream_id: str, fields: Mapping[bytes, bytes]) -> StreamOutcome:
-        f = {k.decode(): v.decode() for k, v in fields.items()}
+        # the learner parses every outcome: look fields up as bytes and let orjson read the JSON
+        # bytes directly, rather than decoding every field into a str dict first
+        get = fields.get
+        p, q = get(b"p"), get(b"q")
         return cls(
             shard=shard,
             stream_id=stream_id,
-            decision_id=f["d"],
-            offer_id=f["o"],
-            outcome=f["y"],
-            learn=f.get("l") == "1",
-            source=f.get("src", "response"),
-            context=orjson.loads(f["x"]),
-            attributes=orjson.loads(f["a"]),
-            probability=float(f["p"]) if f.get("p") else None,
-            propensity=float(f["q"]) if f.get("q") else None,
-            customer_id=f.get("c", ""),
-            channel=f.get("ch", ""),
-            control_group=f.get("ctl") == "1",
+            decision_id=fields[b"d"].decode(),
+            offer_id=fields[b"o"].decode(),
+            outcome=fields[b"y"].decode(),
+            learn=get(b"l") == b"1",
+            source=get(b"src", b"response").decode(),
+            context=orjson.loads(fields[b"x"]),
+            attributes=orjson.loads(fields[b"a"]),
+            probability=float(p) if p else None,
+            propensity=float(q) if q else None,
+            customer_id=get(b"c", b"").decode(),
+            channel=get(b"ch", b"").decode(),
+            control_group=get(b"ctl") == b"1",
         )
 
 
