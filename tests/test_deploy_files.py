@@ -104,7 +104,7 @@ def test_compose_runs_replicas_a_learner_and_prometheus(tmp_path: Path) -> None:
     assert any("/readyz" in part for part in api["healthcheck"]["test"])
     assert api["build"]["dockerfile"] == "Dockerfile"
     assert learner["command"] == ["nbo", "learner"]
-    assert learner["deploy"]["replicas"] == 1
+    assert learner["deploy"]["replicas"] == 2  # the lease holder and a hot standby
     assert learner["healthcheck"]["disable"] is True
     # everyone shares one Redis, one database and one admin key
     for name in ("api", "learner", "migrate"):
@@ -187,10 +187,11 @@ def test_k8s_api_replicas_are_probed_and_served() -> None:
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
-def test_k8s_runs_exactly_one_learner_never_two_during_a_rollout() -> None:
+def test_k8s_runs_an_active_learner_and_a_standby() -> None:
+    """Two learners (the lease decides which learns); a rollout replaces one at a time."""
     learner = _resource("Deployment", "nbo-learner")
-    assert learner["spec"]["replicas"] == 1
-    assert learner["spec"]["strategy"]["type"] == "Recreate"
+    assert learner["spec"]["replicas"] == 2
+    assert learner["spec"]["strategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 0}
     (container,) = learner["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["nbo", "learner"]
     service = _resource("Service", "nbo-api")
