@@ -72,8 +72,8 @@ class SqlArchive:
         if not rows:
             return
         dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(table).values(rows).on_conflict_do_nothing()
-        conn.execute(stmt)
+        # executemany form: one cached statement, batched by SQLAlchemy's insertmanyvalues
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
     @staticmethod
     def _erased(conn: Connection, customer_ids: set[str]) -> dict[str, int]:
