@@ -78,7 +78,8 @@ class OfferView(OfferBody):
 
 
 class CustomerBody(Strict):
-    features: Annotated[dict[Name, FeatureValue], Field(max_length=500)]
+    features: Annotated[dict[Name, FeatureValue], Field(max_length=10_000)]
+    """At most ``NBO_MAX_FEATURES`` (default 500); 10,000 is the hard ceiling of that setting."""
     consent: dict[Name, StrictBool] | None = None
 
 

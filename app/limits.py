@@ -1,0 +1,113 @@
+"""Request limits enforced before any handler runs: body size and JSON nesting depth.
+
+A pure ASGI middleware (no per-request objects beyond the body it must read anyway). A body over
+``max_body_bytes`` is refused with 413 as soon as it is known to be too large (from
+``Content-Length`` or while it streams in); a JSON body nested deeper than ``max_json_depth`` gets
+422 naming ``body``, before a parser could recurse into it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from itertools import accumulate
+from typing import Any
+
+import orjson
+
+__all__ = ["LimitsMiddleware", "json_depth"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+
+
+def json_depth(body: bytes) -> int:
+    """The deepest nesting of arrays and objects in ``body`` (brackets inside strings ignored).
+
+    >>> json_depth(b'{"a": [1, {"b": "[[[["}]}')
+    3
+    >>> json_depth(b'42')
+    0
+    """
+    brackets = _STRING.sub(b"", body).translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
+
+
+class LimitsMiddleware:
+    """Refuse oversized and too deeply nested request bodies with a clear 4xx."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, max_json_depth: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_bytes):
+            await self._refuse(send, 413, self._too_large())
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                await self._refuse(send, 413, self._too_large())
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        if b"json" in headers.get(b"content-type", b"") and json_depth(body) > self.max_json_depth:
+            await self._refuse(
+                send,
+                422,
+                f"body: JSON nested deeper than {self.max_json_depth} levels (NBO_MAX_JSON_DEPTH)",
+            )
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    def _too_large(self) -> str:
+        return (
+            f"body: larger than {self.max_body_bytes} bytes (NBO_MAX_BODY_BYTES); "
+            "split it (e.g. bulk events in several calls)"
+        )
+
+    async def _refuse(self, send: Send, status: int, detail: str) -> None:
+        error = "payload_too_large" if status == 413 else "invalid_input"
+        payload = orjson.dumps({"error": error, "field": "body", "detail": detail})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
