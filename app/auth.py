@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -188,7 +188,7 @@ class KeyRing:
             query = query.where(api_keys.c.revoked.is_(False))
         with self._engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [KeyInfo(str(r[0]), str(r[1]), r[2], bool(r[3])) for r in rows]
+        return [KeyInfo(str(r[0]), str(r[1]), _utc(r[2]), bool(r[3])) for r in rows]
 
     def get(self, key_id: str) -> KeyInfo:
         for info in self.list():
@@ -210,6 +210,11 @@ class KeyRing:
             raise KeyNotFound(key_id)
         self.forget(key_id)
         return self.get(key_id)
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """SQLite hands back naive timestamps (written by ``CURRENT_TIMESTAMP``, in UTC)."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 @dataclass(frozen=True, slots=True)

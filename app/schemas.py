@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 __all__ = [
     "AckBody",
@@ -188,7 +188,18 @@ class LearningMetrics(BaseModel):
 EventType = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 """Lower snake case: event types become feature names (``purchase_count_24h``)."""
 EventScalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=256)]
-StreamId = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")]
+
+
+def _stream_id_in_range(value: str) -> str:
+    """Both halves of a Redis stream id are unsigned 64-bit numbers (Redis refuses more)."""
+    if any(int(part) >= 2**64 for part in value.split("-")):
+        raise ValueError("each half of a stream id must be below 2**64")
+    return value
+
+
+StreamId = Annotated[
+    str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$"), AfterValidator(_stream_id_in_range)
+]
 
 
 class EventBody(Strict):
