@@ -67,12 +67,19 @@ def hash_key(key: str) -> str:
 _KEY_SHAPE = re.compile(r"nbo_[a-z]+_[A-Za-z0-9_\-]{16,}")
 
 
+_known_secrets: set[str] = set()
+"""Secrets of other shapes this process knows (the admin key from the settings)."""
+
+
 def redact_keys(text: str) -> str:
-    """Hide anything shaped like an nbo key (``nbo_<role>_<secret>``) in ``text``.
+    """Hide anything shaped like an nbo key (``nbo_<role>_<secret>``), and the known secrets.
 
     >>> redact_keys("GET /v1/offers?key=nbo_channel_abcdefghijklmnopqrstuvwx HTTP/1.1")
     'GET /v1/offers?key=nbo_*** HTTP/1.1'
     """
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, "***")
     return _KEY_SHAPE.sub("nbo_***", text)
 
 
@@ -287,7 +294,7 @@ def _unb64(text: str) -> bytes:
 _redacting = False
 
 
-def install_log_redaction() -> None:
+def install_log_redaction(*secrets: str) -> None:
     """Make every log record hide key-shaped text, whatever logger or handler it goes to.
 
     Keys are never put in logs on purpose (they travel in headers and bodies, which nothing
@@ -295,6 +302,7 @@ def install_log_redaction() -> None:
     prints the query string) or an error message that quotes input. Installed once per process.
     """
     global _redacting
+    _known_secrets.update(s for s in secrets if len(s) >= 8)
     if _redacting:
         return
     _redacting = True
@@ -302,11 +310,9 @@ def install_log_redaction() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
-        if isinstance(record.msg, str) and "nbo_" in record.msg:
+        if isinstance(record.msg, str):
             record.msg = redact_keys(record.msg)
-        if isinstance(record.args, tuple) and any(
-            isinstance(a, str) and "nbo_" in a for a in record.args
-        ):
+        if isinstance(record.args, tuple):
             record.args = tuple(redact_keys(a) if isinstance(a, str) else a for a in record.args)
         return record
 

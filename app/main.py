@@ -96,10 +96,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    install_log_redaction()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction(settings.effective_admin_key())
         runtime = await Runtime.open(settings)
         runtime.keyring.ttl_s = settings.auth_cache_s
         runtime.keyring.stale_s = settings.auth_stale_s

@@ -24,15 +24,17 @@ class SignInBody(Strict):
 
 
 class SessionView(BaseModel):
-    key_id: str
-    role: str
-    csrf_token: str
+    signed_in: bool
+    key_id: str | None = None
+    role: str | None = None
+    csrf_token: str | None = None
     """Send it as ``X-CSRF-Token`` with every POST, PUT and DELETE made with the cookie."""
-    expires_at: datetime
+    expires_at: datetime | None = None
 
 
 def _view(session: Session) -> SessionView:
     return SessionView(
+        signed_in=True,
         key_id=session.key_id,
         role=session.role,
         csrf_token=session.csrf,
@@ -76,17 +78,16 @@ async def sign_in(
     return _view(session)
 
 
-@router.get("", response_model=SessionView, responses={401: {"description": "not signed in"}})
+@router.get("", response_model=SessionView)
 async def current(
     runtime: RuntimeDep,
     signer: SessionsDep,
     nbo_session: Annotated[str | None, Cookie(include_in_schema=False)] = None,
-) -> SessionView | JSONResponse:
-    """The signed-in session (its CSRF token included): what a page reads when it loads."""
+) -> SessionView:
+    """The signed-in session (its CSRF token included), or ``signed_in: false``: what a page
+    reads when it loads (a 200 either way, so a page that is not signed in logs no error)."""
     session = await session_of(runtime.keyring, signer, nbo_session) if nbo_session else None
-    if session is None:
-        return _unauthorized("not signed in")
-    return _view(session)
+    return _view(session) if session is not None else SessionView(signed_in=False)
 
 
 @router.delete("", status_code=204)
