@@ -54,7 +54,9 @@ def _serve(args: argparse.Namespace) -> int:
         host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1") else args.host
         print(f"nbo serving on http://{host}:{args.port}  (docs: /docs)", flush=True)
         print(f"pages: http://{host}:{args.port}/dashboard  /agent  /demo/web", flush=True)
-        print(f"admin key: {admin_key}", flush=True)
+        # the key itself only for the demo: otherwise stdout ends up in logs
+        where = "NBO_ADMIN_KEY" if settings.admin_key else str(settings.data_dir / "admin.key")
+        print(f"admin key: {admin_key if args.demo else 'in ' + where}", flush=True)
         uvicorn.run(
             "app.main:create_app",
             factory=True,
