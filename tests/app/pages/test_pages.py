@@ -414,3 +414,40 @@ def test_snippet_works_on_another_origin_allowed_by_cors(
             expect(placement).to_have_attribute("data-nbo-state", "accepted")
             wait_count(nbo, offer_id, "accepted", 1)
             tab.assert_clean()
+
+
+def test_another_site_cannot_write_with_the_session(
+    browser: Browser, pages_service: Service, tmp_path: Path, screenshots: Path
+) -> None:
+    """Signed in as admin, the user visits another site (same host, other port: same-site, so
+    the cookie is sent); its scripted and form POSTs to nbo are refused for want of the CSRF
+    token, and no key is made."""
+    site = tmp_path / "evil"
+    site.mkdir()
+    with other_site(site) as origin:
+        (site / "index.html").write_text(
+            "<!doctype html><html><head><meta charset='utf-8'><title>Win a phone</title>"
+            "<link rel='icon' href='data:,'></head><body>"
+            f"<form id='f' method='post' action='{pages_service.url}/v1/keys' "
+            'enctype=\'text/plain\' target=\'sink\'><input name=\'{"role":"admin","x":"\' '
+            "value='\"}'></form><iframe name='sink'></iframe><script>"
+            f"fetch('{pages_service.url}/v1/keys', {{method: 'POST', mode: 'no-cors', "
+            "credentials: 'include', headers: {'Content-Type': 'text/plain'}, "
+            "body: '{\"role\": \"admin\"}'}).finally(() => { document.title = 'sent'; "
+            "document.getElementById('f').submit(); });</script></body></html>"
+        )
+        with contextmanager(_tab)(browser, pages_service.url, screenshots) as tab:
+            tab.open("/dashboard")
+            sign_in(tab.page, pages_service.admin_key)
+            before = pages_service.client.get("/v1/keys").json()
+            with tab.page.expect_response(
+                lambda r: (
+                    r.request.method == "POST"
+                    and r.url.endswith("/v1/keys")
+                    and r.request.resource_type == "document"
+                )
+            ) as refused:
+                tab.page.goto(f"{origin}/index.html")
+            assert refused.value.status == 403
+            assert "X-CSRF-Token" in refused.value.text()
+            assert pages_service.client.get("/v1/keys").json() == before
