@@ -25,7 +25,8 @@ def keyed_service(redis_url: str, database_url: str, tmp_path: Path) -> Iterator
         yield svc
 
 
-def nbo(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
+def nbo_all(service: Service, *commands: list[str]) -> list[subprocess.CompletedProcess[str]]:
+    """Run ``nbo`` commands side by side (each one starts a Python process: seconds)."""
     env = {
         "DATABASE_URL": service.settings.database_url or "",
         "NBO_DATA_DIR": str(service.settings.data_dir),
@@ -33,9 +34,25 @@ def nbo(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
         "NBO_AUTH_CACHE_S": str(CACHE_S),
         "PATH": "",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], env=env, capture_output=True, text=True
-    )
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in commands
+    ]
+    results = []
+    for process in running:
+        out, err = process.communicate(timeout=120)
+        results.append(subprocess.CompletedProcess(process.args, process.returncode, out, err))
+    return results
+
+
+def nbo(service: Service, *args: str) -> subprocess.CompletedProcess[str]:
+    return nbo_all(service, list(args))[0]
 
 
 def refused_within(url: str, headers: dict[str, str], bound_s: float) -> bool:
@@ -53,7 +70,7 @@ def test_cli_lists_and_revokes_keys(keyed_service: Service) -> None:
     assert created.returncode == 0, created.stderr
     key = created.stdout.strip()
     key_id = created.stderr.split("key id ", 1)[1].split(",")[0]
-    other = nbo(keyed_service, "keys", "create", "--role", "channel").stdout.strip()
+    other = keyed_service.key_for("channel")
     headers = {"Authorization": f"Bearer {key}"}
     url = f"{keyed_service.url}/v1/metrics/learning"
     assert httpx.get(url, headers=headers).status_code == 200
@@ -71,19 +88,22 @@ def test_cli_lists_and_revokes_keys(keyed_service: Service) -> None:
     assert revoked.returncode == 0, revoked.stderr
     # the service learns of it from SQL within its cache TTL
     assert refused_within(url, headers, CACHE_S + 2.0)
-    rows = json.loads(nbo(keyed_service, "keys", "list", "--json").stdout)
+    as_json, active, unknown, admin = nbo_all(
+        keyed_service,
+        ["keys", "list", "--json"],
+        ["keys", "list", "--active"],
+        ["keys", "revoke", "nope"],
+        ["keys", "revoke", "admin"],
+    )
+    rows = json.loads(as_json.stdout)
     assert {r["key_id"]: r["revoked"] for r in rows}[key_id] is True
     assert all(set(r) == {"key_id", "role", "created_at", "revoked"} for r in rows)
-    active = nbo(keyed_service, "keys", "list", "--active").stdout
-    assert key_id not in active
+    assert key_id not in active.stdout and active.returncode == 0
     # the other key is untouched
     assert httpx.get(
         f"{keyed_service.url}/v1/customers/C1", headers={"Authorization": f"Bearer {other}"}
     ).status_code in (200, 404)
-
-    unknown = nbo(keyed_service, "keys", "revoke", "nope")
     assert unknown.returncode == 2 and "does not exist" in unknown.stderr
-    admin = nbo(keyed_service, "keys", "revoke", "admin")
     assert admin.returncode == 2 and "NBO_ADMIN_KEY" in admin.stderr
 
 
@@ -101,7 +121,9 @@ def test_keys_over_http_for_admins_only(keyed_service: Service) -> None:
         k for k in listed.json() if k["key_id"] == key_id
     ).items()
 
-    as_channel = httpx.Client(base_url=keyed_service.url, headers={"Authorization": f"Bearer {key}"})
+    as_channel = httpx.Client(
+        base_url=keyed_service.url, headers={"Authorization": f"Bearer {key}"}
+    )
     assert as_channel.get("/v1/keys").status_code == 403
     assert as_channel.post("/v1/keys", json={"role": "admin"}).status_code == 403
     assert as_channel.delete(f"/v1/keys/{key_id}").status_code == 403
