@@ -18,6 +18,11 @@ on its own bundled Redis (or ``--redis-url`` with a fresh key prefix), then:
     python bench/soak.py --minutes 10            # the full soak
     python bench/soak.py --minutes 0.5 --probe-s 5 --sample-s 5   # a quick check
 
+Memory: the service's RSS should stay flat. Redis grows by design while decisions are made: each
+decision is logged for 14 days (outcomes are joined with it) and each customer keeps up to 500
+history entries; so for Redis the summary gives the bytes it grew per decision in each half of the
+run, which should stay about the same (a leak would make the second half dearer).
+
 The load generator runs on the same machine and shares its cores with the service and Redis, so
 "maximum rate" is the maximum of this whole machine, client included. Exit status 1 when the
 counts do not reconcile or any request failed.
@@ -249,6 +254,7 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
         last_decisions, last_time = 0, started
         rss_series: list[tuple[float, float]] = []
         redis_series: list[tuple[float, float]] = []
+        decisions_series: list[int] = []
         n = 0
         late = -1
         while True:
@@ -286,6 +292,7 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
                 t = now - started
                 rss_series.append((t, rss))
                 redis_series.append((t, used))
+                decisions_series.append(c.decisions)
                 learned = learning(base_url, admin)["outcomes_learned"]
                 print(
                     f"{t:6.0f} {c.decisions:10d} {c.outcomes:9d} "
@@ -330,6 +337,13 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
                 f"  {name:<18} first {first:.1f} MB, middle {half:.1f} MB, last {last:.1f} MB "
                 f"(second half {last - half:+.1f} MB)"
             )
+    if len(redis_series) >= 3:
+        mid = len(redis_series) // 2
+        for label, a, b in (("first", 0, mid), ("second", mid, len(redis_series) - 1)):
+            grown = (redis_series[b][1] - redis_series[a][1]) * 2**20
+            made = decisions_series[b] - decisions_series[a]
+            if made:
+                print(f"  Redis growth, {label} half   {grown / made:.0f} bytes per decision")
     ok = (
         c.decisions == served
         and c.outcomes == recorded == learned
