@@ -47,9 +47,9 @@ def _feature_limit(settings: Settings) -> Any:
     """A check of ``PUT /v1/customers/{id}``: at most ``max_features`` features per customer
     (run after auth, before the body is validated; FastAPI has parsed the JSON already)."""
 
-    async def check(request: Request, _: AuthDep) -> None:
-        if request.method != "PUT":
-            return
+    async def check(request: Request, identity: AuthDep) -> None:
+        if request.method != "PUT" or identity.role not in ("channel", "marketer", "admin"):
+            return  # other roles get their 403 from the route itself
         try:
             body = await request.json()
         except ValueError:
