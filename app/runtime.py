@@ -9,17 +9,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import random
+import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine
 
 from decisioning import Catalogue, Decider, ModelHolder, SqlCatalogue, make_engine, migrate
+from decisioning.archive import Archiver, SqlArchive
 from decisioning.model_registry import ModelRegistry
 from decisioning.policies import SqlPolicies
-from feature_store import BundledRedis, FeatureStore, Keys, StoreError, connect
+from feature_store import (
+    BundledRedis,
+    FeatureStore,
+    Keys,
+    LeaseLost,
+    RedisLease,
+    StoreError,
+    connect,
+)
 from models import BanditModel, LearnerLoop, Snapshot, ThompsonPolicy
 
 from .auth import KeyRing
@@ -55,6 +67,7 @@ class Runtime:
     decider: Decider
     keyring: KeyRing
     registry: ModelRegistry
+    archive: SqlArchive
     bundled_redis: BundledRedis | None = None
     learner: LearnerLoop | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -112,19 +125,26 @@ class Runtime:
             decider=decider,
             keyring=keyring,
             registry=ModelRegistry(engine),
+            archive=SqlArchive(engine),
             bundled_redis=bundled,
         )
         await runtime.refresh(force=True)
         return runtime
 
-    def new_learner(self, consumer: str = "learner-0") -> LearnerLoop:
+    def new_learner(
+        self, consumer: str = "learner-0", lease: RedisLease | None = None
+    ) -> LearnerLoop:
+        """A learner; with ``lease``, its checkpoints are written only while it holds the lease."""
         return LearnerLoop(
             self.store.outcome_stream(consumer),
-            self.store.models,
+            self.store.fenced_checkpoints(lease) if lease is not None else self.store.models,
             RecordingSink(self.store, self.registry),
             model_factory=BanditModel,
             checkpoint_interval_s=self.settings.learner_checkpoint_s,
         )
+
+    def new_archiver(self, consumer: str = "archiver-0") -> Archiver:
+        return Archiver(self.store.archive_reader(consumer), self.archive)
 
     async def refresh(self, *, force: bool = False) -> None:
         """Pick up a new catalogue version and a new model snapshot, if any."""
@@ -165,23 +185,88 @@ class Runtime:
         await self.learn_forever(self._stop)
 
     async def learn_forever(self, stop: asyncio.Event, consumer: str = "learner-0") -> None:
-        """Run the learner until ``stop``; on any failure restart it from its checkpoint."""
-        while not stop.is_set():
-            self.learner = self.new_learner(consumer)
-            try:
-                await self.run_learner(self.learner, stop)
-            except StoreError:
-                log.warning("learner: Redis unavailable, retrying in 1 s")
-            except Exception:  # noqa: BLE001 - the learner must outlive a bad record or a bug
-                log.exception("learner failed; restarting from its checkpoint")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        """Be the active learner while holding the lease; a hot standby otherwise.
+
+        Any number of processes may run this: the lease holder learns (restarting from its
+        checkpoint after any failure), the others retry the lease every ``ttl / 3`` and take
+        over when the holder stops renewing it. All use the stream consumer name ``consumer``,
+        so the new holder re-reads what the old one had not acknowledged.
+        """
+        holder = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        ttl_ms = int(self.settings.learner_lease_s * 1000)
+        lease = self.store.learner_lease(holder, ttl_ms=ttl_ms)
+        standby_logged = False
+        try:
+            while not stop.is_set():
+                try:
+                    held = await lease.acquire()
+                except StoreError:
+                    held = False
+                if held:
+                    standby_logged = False
+                    log.info("learner %s: active (lease held)", holder)
+                    await self._lead(lease, stop, consumer)
+                elif not standby_logged:
+                    log.info("learner %s: standby (another learner holds the lease)", holder)
+                    standby_logged = True
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=ttl_ms / 3000)
+        finally:
+            with contextlib.suppress(StoreError):
+                await lease.release()
+
+    async def _lead(self, lease: RedisLease, stop: asyncio.Event, consumer: str) -> None:
+        """Learn while the lease is renewed; return when it is lost or ``stop`` is set."""
+        lost = asyncio.Event()
+        active = asyncio.Event()
+
+        async def renew() -> None:
+            while not active.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(active.wait(), timeout=lease.ttl_ms / 3000)
+                if active.is_set():
+                    return
+                try:
+                    still = await lease.renew()
+                except StoreError:
+                    still = True  # Redis is away: the learner cannot write either; keep trying
+                if not still:
+                    log.warning("learner %s: lease lost; standing by", lease.holder)
+                    lost.set()
+                    active.set()
+
+        async def relay_stop() -> None:
+            await stop.wait()
+            active.set()
+
+        helpers = [asyncio.create_task(renew()), asyncio.create_task(relay_stop())]
+        try:
+            while not active.is_set():
+                self.learner = self.new_learner(consumer, lease)
+                try:
+                    await self.run_learner(self.learner, active)
+                except LeaseLost:
+                    lost.set()
+                    active.set()
+                except StoreError:
+                    log.warning("learner: Redis unavailable, retrying in 1 s")
+                except Exception:  # noqa: BLE001 - the learner must outlive a bad record or a bug
+                    log.exception("learner failed; restarting from its checkpoint")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(active.wait(), timeout=1.0)
+        finally:
+            active.set()
+            for task in helpers:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def run_learner(self, learner: LearnerLoop, stop: asyncio.Event) -> None:
-        """The learner with its window sweeper: defaults for outcomes that never came."""
+        """The learner with its chores: window defaults, date scan, the SQL archiver."""
         chores = [
             asyncio.create_task(self._sweep_windows(stop)),
             asyncio.create_task(self._scan_dates(stop)),
+            asyncio.create_task(self.new_archiver().run(stop)),
         ]
         try:
             await learner.restore()

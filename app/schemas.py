@@ -154,6 +154,8 @@ class OfferMetrics(BaseModel):
     acceptance_rate: float | None
     auc: float | None = None
     top_features: list[dict[str, Any]] = []
+    late: int | None = None
+    """Responses that came after the outcome window had closed (filtered view only)."""
 
 
 class ControlMetrics(BaseModel):
@@ -166,6 +168,32 @@ class Lift(BaseModel):
     value: float | None
     ci_low: float | None
     ci_high: float | None
+
+
+class PolicyEstimate(BaseModel):
+    value: float
+    ci_low: float
+    ci_high: float
+    n: int
+
+
+class OffPolicy(BaseModel):
+    """The served model's acceptance rate, estimated on the control group's random decisions."""
+
+    model_version: int
+    control_decisions: int
+    """Control decisions with logged candidates that the estimate used (newest first, capped)."""
+    matched: int
+    """Of those, decisions whose shown offer is the one the served model would pick now."""
+    ips: PolicyEstimate
+    snips: PolicyEstimate
+
+
+class LearningFilters(BaseModel):
+    channel: str | None = None
+    offer_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
 
 
 class LearningMetrics(BaseModel):
@@ -183,6 +211,14 @@ class LearningMetrics(BaseModel):
     """Share of (non-control) decisions that showed an explored offer."""
     timeline: list[dict[str, Any]] = []
     """Per hour of decision: decisions, model and control acceptance rates."""
+    source: str = "live"
+    """``live``: Redis counters (every impression, resolved or not) and the learner's rolling
+    AUC; ``archive``: the SQL interaction log under ``filters`` (resolved impressions only,
+    exact AUC over the window)."""
+    filters: LearningFilters = LearningFilters()
+    off_policy: OffPolicy | None = None
+    model_versions: list[dict[str, Any]] = []
+    """The versions the learner published, newest first (at most 20)."""
 
 
 EventType = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     embedded_learner: bool = True
     """Run the learner inside the API process (one worker); off when learners run apart."""
     learner_checkpoint_s: float = Field(default=1.0, gt=0)
+    learner_lease_s: float = Field(default=10.0, ge=0.5)
+    """How long the active learner's lease lasts unrenewed: a standby takes over within it."""
     snapshot_refresh_s: float = Field(default=0.5, gt=0)
     catalogue_refresh_s: float = Field(default=1.0, gt=0)
     redis_max_connections: int = Field(default=64, ge=2)

@@ -9,9 +9,10 @@ decision we know the truth's probability of the chosen offer, so each arm is sco
 - oracle: the best eligible offer by the truth;
 - random: the uniform random eligible offer (its expected acceptance is the mean over eligible);
 - eps-greedy: a plain epsilon-greedy logistic baseline (``models.EpsilonGreedyPolicy``, epsilon
-  0.1, no control group) on its own ``models.BanditModel`` (``--baseline bandit``, default: the
-  same SGD logistic regression over one-hot customer x offer crosses as river's
-  ``LogisticRegression``, in numpy) or on ``models.RiverCrossModel`` (``--baseline river``: river's
+  0.1, no control group) on its own ``models.BanditModel(own_dims=0, half_life=None)``
+  (``--baseline bandit``, default: the shared part alone, i.e. a variance-preconditioned SGD
+  logistic regression over customer x offer-attribute crosses, nbo's own model before the
+  hybrid) or on ``models.RiverCrossModel`` (``--baseline river``: river's
   ``LogisticRegression`` itself), learning from its own delayed outcomes on the same stream of
   customers, with the same random numbers for acceptance, delay and loss.
 
@@ -153,9 +154,13 @@ class Record:
     ev_all: FloatArray = field(init=False)
     """(n, offers) expected value of every offer, NaN where not eligible or not yet introduced."""
     nbo_pick: IntArray = field(init=False)
+    nbo_greedy: FloatArray = field(init=False)
+    """In-process: expected value of the offer nbo's model ranks first by its mean (no
+    exploration); NaN in service mode. Splits nbo's regret into model error and exploration."""
 
     def __post_init__(self) -> None:
         self.channel = np.zeros(self.n, dtype=np.intp)
+        self.nbo_greedy = np.full(self.n, np.nan)
         self.ev_all = np.full((self.n, self.n_offers), np.nan)
         self.nbo_pick = np.full(self.n, -1, dtype=np.intp)
         for name in ("oracle", "feature_oracle", "random", "nbo", "eps"):
@@ -236,6 +241,8 @@ class LearnerArm:
         self._pending: list[Pending] = []
         self._seq = itertools.count()
         self.learned = 0
+        self.last_greedy = -1
+        """The offer the last ``choose`` would have shown with no exploration (its mean's best)."""
 
     def set_offers(self, examples: list[dict[str, Any]]) -> None:
         self.offers = list(examples)
@@ -253,6 +260,8 @@ class LearnerArm:
         mean, var = self.snapshot.score(context, om)
         weights = np.maximum(truth.values[truth.eligible], 0.01)
         choice = self.policy.choose(mean, var, weights, limit=1)
+        greedy = Snapshot.calibrated(mean, var) * weights
+        self.last_greedy = int(truth.eligible[int(np.argmax(greedy))])
         return int(truth.eligible[choice.picks[0].index])
 
     def schedule(self, due: int, context: dict[str, Any], offer: int, accepted: bool) -> None:
@@ -294,11 +303,17 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
     nbo = None
     if args.mode == "inprocess":
         nbo = LearnerArm(
-            BanditModel(),
+            BanditModel(
+                own_dims=args.own_dims,
+                own_prior_variance=args.own_prior_variance,
+                half_life=args.half_life or None,
+            ),
             ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
             args.snapshot_every,
         )
-    base_model: Any = RiverCrossModel() if args.baseline == "river" else BanditModel()
+    base_model: Any = (
+        RiverCrossModel() if args.baseline == "river" else BanditModel(own_dims=0, half_life=None)
+    )
     eps = LearnerArm(
         base_model,
         EpsilonGreedyPolicy(floor=args.epsilon, control_share=0.0, seed=args.seed + 13),
@@ -450,6 +465,15 @@ def summary(world: World, rec: Record, args: argparse.Namespace, extra: dict[str
         out.add(
             f"  nbo's most shown offer got {top:.0%} of the decisions after warm-up; nbo's choice "
             f"agreed with the oracle's in {agreement(rec, after):.0%} of them"
+        )
+    if not np.isnan(rec.nbo_greedy[after]).any():
+        explored = float((rec.nbo_greedy[after] != rec.nbo[after]).mean())
+        greedy_orc = ratio(rec.nbo_greedy, rec.oracle, after)
+        out.add(
+            f"  regret split after warm-up: nbo's model ranked by its mean alone would reach "
+            f"{greedy_orc:.3f} of the oracle (model error {1 - greedy_orc:.3f}); exploration "
+            f"costs {greedy_orc - nbo_orc:.3f}; {explored:.0%} of nbo's decisions differ in value "
+            "from that greedy pick"
         )
     out.add(
         f"nbo / oracle after warm-up = {nbo_orc:.3f} (eps-greedy {eps_orc:.3f})",
@@ -651,6 +675,7 @@ def run_inprocess(world: World, stream: Stream, rec: Record, args: argparse.Name
         context = context_of(world, ctx, now, args.id_prefix)
         pick = rec.nbo_pick[i] = nbo.choose(context, ctx, truth)
         rec.nbo[i], rec.nbo_accepted[i] = record_choice(nbo, i, pick, context, truth, stream, args)
+        rec.nbo_greedy[i] = float(truth.probs[nbo.last_greedy] * truth.values[nbo.last_greedy])
         rec.nbo_new[i] = pick == world.new_offer_index
         pick = eps.choose(context, ctx, truth)
         rec.eps[i], rec.eps_accepted[i] = record_choice(eps, i, pick, context, truth, stream, args)
@@ -991,6 +1016,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--control-share", type=float, default=0.02, help="nbo's control group")
     p.add_argument("--floor", type=float, default=0.02, help="nbo's uniform exploration floor")
+    p.add_argument(
+        "--own-dims", type=int, default=96, help="nbo's BanditModel own_dims (0: shared part only)"
+    )
+    p.add_argument("--own-prior-variance", type=float, default=0.1, help="nbo's own_prior_variance")
+    p.add_argument(
+        "--half-life", type=float, default=20000.0, help="nbo's BanditModel half_life (0: never)"
+    )
     p.add_argument("--epsilon", type=float, default=0.1, help="the baseline's epsilon")
     p.add_argument("--baseline", choices=("bandit", "river"), default="bandit")
     p.add_argument("--customers", type=int, default=5000)

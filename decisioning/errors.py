@@ -24,6 +24,7 @@ __all__ = [
     "CustomerNotFound",
     "DecisionError",
     "DecisionNotFound",
+    "ModelVersionNotFound",
     "InvalidInput",
     "NotFound",
     "OfferNotFound",
@@ -60,6 +61,12 @@ class DecisionNotFound(NotFound):
     def __init__(self, decision_id: str) -> None:
         super().__init__(f"decision {decision_id!r} does not exist (or is older than its log TTL)")
         self.field = "decision_id"
+
+
+class ModelVersionNotFound(NotFound):
+    def __init__(self, version: int) -> None:
+        super().__init__(f"model version {version} does not exist (or its snapshot has expired)")
+        self.field = "version"
 
 
 class TriggerNotFound(NotFound):

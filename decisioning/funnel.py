@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from feature_store import (
     ContactReservation,
@@ -39,6 +40,8 @@ from .errors import (
 from .model_holder import ModelHolder
 from .offers import Offer
 from .value_tier import ValueTiers
+
+FloatArray = npt.NDArray[np.float64]
 
 SERVICE_TIER_WEIGHT = {"most_valuable": 1.5, "growth_potential": 1.0, "below_cost": 0.6}
 """Context weight of service actions during a complaint, by the customer's value tier."""
@@ -306,6 +309,53 @@ class Decider:
             return SERVICE_TIER_WEIGHT.get(str(context.get("value_tier")), 1.0)
         return 1.0
 
+    def _score(
+        self, snapshot: Snapshot, context: Mapping[str, Any], offers: Sequence[Offer]
+    ) -> tuple[FloatArray, FloatArray]:
+        matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
+        return snapshot.score(context, matrix.take([row_of[o.offer_id] for o in offers]))
+
+    def _weights(
+        self, offers: Sequence[Offer], context: Mapping[str, Any], channel: str, interaction: str
+    ) -> tuple[list[float], list[float], FloatArray]:
+        """Each offer's lever, context weight, and value x lever x context weight."""
+        levers = [o.lever_for(channel) for o in offers]
+        weights_c = [self._context_weight(o, context, interaction) for o in offers]
+        weights = np.array(
+            [
+                max(o.value, 0.01) * lever * c
+                for o, lever, c in zip(offers, levers, weights_c, strict=True)
+            ]
+        )
+        return levers, weights_c, weights
+
+    def greedy_chooser(self) -> Callable[[Mapping[str, Any], Sequence[str]], str | None]:
+        """What the served model would show first now, without exploration, among candidates.
+
+        For off-line evaluation of the current policy on logged control-group decisions (whose
+        candidates were logged): the priority :meth:`_arbitrate` exploits, over the catalogue
+        as it is now (a candidate no longer in it cannot be chosen). The returned function
+        holds its own encoded catalogue, so it may run in a worker thread.
+        """
+        snapshot = self.model.snapshot
+        offers = {o.offer_id: o for o in self.catalogue.offers}
+        ordered = list(offers.values())
+        matrix = snapshot.encode_offers([o.example() for o in ordered])
+        row_of = {o.offer_id: n for n, o in enumerate(ordered)}
+
+        def choose(context: Mapping[str, Any], candidates: Sequence[str]) -> str | None:
+            present = [offers[c] for c in candidates if c in offers]
+            if not present:
+                return None
+            mean, var = snapshot.score(context, matrix.take([row_of[o.offer_id] for o in present]))
+            channel, interaction = str(context.get("channel")), str(context.get("interaction"))
+            _, _, weights = self._weights(present, context, channel, interaction)
+            priority = Snapshot.calibrated(mean, var) * weights
+            best = min(range(len(present)), key=lambda n: (-priority[n], present[n].offer_id))
+            return present[best].offer_id
+
+        return choose
+
     def _arbitrate(
         self,
         request: DecisionRequest,
@@ -317,17 +367,10 @@ class Decider:
         """Score the eligible offers and let the policy choose (ties break by offer id)."""
         if not eligible:
             return [], False
-        matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
-        sub = matrix.take([row_of[o.offer_id] for o in eligible])
-        mean, var = snapshot.score(context, sub)
+        mean, var = self._score(snapshot, context, eligible)
         propensity = Snapshot.calibrated(mean, var)
-        levers = [o.lever_for(request.channel) for o in eligible]
-        weights_c = [self._context_weight(o, context, request.interaction) for o in eligible]
-        weights = np.array(
-            [
-                max(o.value, 0.01) * lever * c
-                for o, lever, c in zip(eligible, levers, weights_c, strict=True)
-            ]
+        levers, weights_c, weights = self._weights(
+            eligible, context, request.channel, request.interaction
         )
         # no experiments on a customer who is complaining: the best expected action, always
         explore = request.interaction not in self.contacts.sensitive_interactions
@@ -401,6 +444,9 @@ class Decider:
                 )
                 for r in ranked
             ],
+            # the uniform draw's candidates make control decisions an unbiased off-line test
+            # bed for any policy (decisioning.off_policy)
+            candidates=[o.offer_id for o in eligible] if control else None,
         )
         history = {
             "type": "decision",

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from .archive import ArchiveReader, HistoryLine, InteractionRecord
 from .base import CustomerFeatures, DecisionLog, EventStore, ModelStore, OutboundQueue
 from .client import connect
 from .customers import CustomerRecord, RedisCustomers
@@ -24,6 +25,7 @@ from .decisions import (
 from .errors import StoreError, StoreTimeout, StoreUnavailable
 from .events import CustomerEvent, RedisEvents
 from .keys import Keys
+from .lease import FencedCheckpoints, LeaseLost, RedisLease
 from .outbound import OutboundMessage, RedisOutbound
 from .scan import scan_features
 from .server import BundledRedis, start_bundled_redis
@@ -31,6 +33,9 @@ from .snapshots import RedisModelStore
 from .streams import RedisOutcomeStream, StreamOutcome
 
 __all__ = [
+    "ArchiveReader",
+    "HistoryLine",
+    "InteractionRecord",
     "BundledRedis",
     "ContactReservation",
     "CustomerEvent",
@@ -39,8 +44,10 @@ __all__ = [
     "DecisionEntry",
     "DecisionLog",
     "EventStore",
+    "FencedCheckpoints",
     "FeatureStore",
     "Keys",
+    "LeaseLost",
     "ModelStore",
     "OutboundMessage",
     "OutboundQueue",
@@ -48,6 +55,7 @@ __all__ = [
     "RedisCustomers",
     "RedisDecisionLog",
     "RedisEvents",
+    "RedisLease",
     "RedisModelStore",
     "RedisOutbound",
     "RedisOutcomeStream",
@@ -87,6 +95,15 @@ class FeatureStore:
             events=RedisEvents(client, keys, history_skip=events_history_skip),
             outbound=RedisOutbound(client, keys),
         )
+
+    def archive_reader(self, consumer: str = "archiver-0") -> ArchiveReader:
+        return ArchiveReader(self.client, self.keys, consumer=consumer)
+
+    def learner_lease(self, holder: str, ttl_ms: int = 10_000) -> RedisLease:
+        return RedisLease(self.client, self.keys, holder=holder, ttl_ms=ttl_ms)
+
+    def fenced_checkpoints(self, lease: RedisLease) -> FencedCheckpoints:
+        return FencedCheckpoints(self.client, self.keys, lease)
 
     def outcome_stream(self, consumer: str = "learner-0") -> RedisOutcomeStream:
         return RedisOutcomeStream(self.client, self.keys, consumer=consumer)

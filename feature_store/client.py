@@ -7,7 +7,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 
-__all__ = ["RedisClient", "connect"]
+__all__ = ["RedisClient", "connect", "is_cluster"]
 
 RedisClient = aioredis.Redis
 
@@ -26,3 +26,8 @@ def connect(
         socket_connect_timeout=min(timeout_s, 0.5),
     )
     return aioredis.Redis(connection_pool=pool)
+
+
+def is_cluster(client: Any) -> bool:
+    """Whether ``client`` talks to a Redis Cluster: then a command or script spans one slot."""
+    return isinstance(client, RedisCluster)

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from .client import is_cluster
 from .errors import map_redis_errors
 from .keys import Keys
 
@@ -102,15 +103,29 @@ class RedisCustomers:
             )
         return [orjson.loads(item) for item in raw]
 
+    async def history_lines(self, customer_id: str) -> list[str]:
+        """The whole recent list (newest first), as the raw JSON lines the archive also holds."""
+        with map_redis_errors():
+            raw = await self._redis.lrange(self._keys.history(customer_id), 0, -1)
+        return [_text(item) for item in raw]
+
     async def append_history(
         self, customer_id: str, entry: Mapping[str, Any], *, declined: str | None = None
     ) -> None:
-        """Add a history line; ``declined`` also starts that offer's cool-down (same slot)."""
-        key = self._keys.history(customer_id)
+        """Add a history line; ``declined`` also starts that offer's cool-down (same slot).
+
+        The line is also appended to the archive stream that the SQL archiver reads, in the same
+        transaction, so the archive gets exactly the lines the list got.
+        """
+        k = self._keys
+        key = k.history(customer_id)
+        line = orjson.dumps(entry)
         with map_redis_errors():
-            async with self._redis.pipeline(transaction=True) as pipe:
-                pipe.lpush(key, orjson.dumps(entry))
+            # a cluster runs no transaction across slots: there the copy is pipelined beside it
+            async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
+                pipe.lpush(key, line)
                 pipe.ltrim(key, 0, HISTORY_LENGTH - 1)
+                pipe.xadd(k.archive(k.shard_of(customer_id)), {"c": customer_id, "e": line})
                 if declined is not None:
                     contacts = self._keys.contacts(customer_id)
                     pipe.hset(contacts, f"declined:{declined}", int(time.time() * 1000))

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from .client import is_cluster
 from .errors import map_redis_errors
 from .keys import Keys
 
@@ -53,6 +54,9 @@ class DecisionEntry:
     control_group: bool
     context: Mapping[str, Any]
     shown: Sequence[ShownOffer]
+    candidates: Sequence[str] | None = None
+    """The eligible offers the choice was made among, logged for control-group decisions: with
+    the uniform probability they let any policy be evaluated off-line (IPS) on those decisions."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,16 @@ local dkey, skey, pkey, statkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local did, oid, outcome, now, value, source =
     ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]
 if redis.call('EXISTS', dkey) == 0 then return {'unknown_decision'} end
+local function stream_late(late_outcome)
+  return redis.call('XADD', skey, '*',
+    'd', did, 'o', oid, 'y', late_outcome, 'l', '0', 'src', 'late', 'v', value,
+    'x', redis.call('HGET', dkey, 'x'), 'a', redis.call('HGET', dkey, 'a:' .. oid),
+    'p', redis.call('HGET', dkey, 'p:' .. oid) or '', 'c', redis.call('HGET', dkey, 'customer'),
+    'q', redis.call('HGET', dkey, 'q:' .. oid) or '',
+    'ch', redis.call('HGET', dkey, 'channel'), 'ctl', redis.call('HGET', dkey, 'control'),
+    'mv', redis.call('HGET', dkey, 'mv'), 't', redis.call('HGET', dkey, 'at'),
+    'e', redis.call('HGET', dkey, 'e:' .. oid) or '0', 'k', redis.call('HGET', dkey, 'cands') or '')
+end
 local attrs = redis.call('HGET', dkey, 'a:' .. oid)
 if not attrs then return {'not_shown'} end
 local prev = redis.call('HGET', dkey, 'out:' .. oid)
@@ -86,7 +100,8 @@ if prev then
   end
   redis.call('HSET', dkey, 'late:' .. oid, outcome)
   redis.call('HINCRBY', statkey, 'late:' .. oid, 1)
-  return {'late', prev, '', redis.call('HGET', dkey, 'customer')}
+  local late_id = stream_late(outcome)
+  return {'late', prev, late_id, redis.call('HGET', dkey, 'customer')}
 end
 local deadline = tonumber(redis.call('HGET', dkey, 'w:' .. oid) or '0')
 local late_response = nil
@@ -114,10 +129,13 @@ local id = redis.call('XADD', skey, '*',
   'x', redis.call('HGET', dkey, 'x'), 'a', attrs,
   'p', redis.call('HGET', dkey, 'p:' .. oid) or '', 'c', redis.call('HGET', dkey, 'customer'),
   'q', redis.call('HGET', dkey, 'q:' .. oid) or '',
-  'ch', redis.call('HGET', dkey, 'channel'), 'ctl', control, 'mv', redis.call('HGET', dkey, 'mv'))
+  'ch', redis.call('HGET', dkey, 'channel'), 'ctl', control, 'mv', redis.call('HGET', dkey, 'mv'),
+  't', redis.call('HGET', dkey, 'at'), 'e', redis.call('HGET', dkey, 'e:' .. oid) or '0',
+  'k', redis.call('HGET', dkey, 'cands') or '')
 if late_response then
   redis.call('HSET', dkey, 'late:' .. oid, late_response)
   redis.call('HINCRBY', statkey, 'late:' .. oid, 1)
+  stream_late(late_response)
   return {'late', outcome, id, redis.call('HGET', dkey, 'customer')}
 end
 return {'recorded', outcome, id, redis.call('HGET', dkey, 'customer')}
@@ -137,10 +155,15 @@ class ContactReservation:
     ttl_s: int = 90 * 86400
 
 
-_DECIDE_SCRIPT = """
-local contacts, history, dkey, pkey, statkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+# The decision's write, in two halves: what the customer's slot holds (contact capacity and the
+# history line) and what the decision's slot holds (its log, window queue, counters and the
+# archive copy of the history line). One Redis runs both as one atomic script; Redis Cluster,
+# where one script may touch one slot only, runs them one after the other (reserve, then log).
+_DECIDE_HEAD = """
 local now = tonumber(ARGV[1])
 local p = cjson.decode(ARGV[2])
+"""
+_RESERVE = """
 local function recent(field, window)
   local raw = redis.call('HGET', contacts, field)
   local kept = {}
@@ -167,6 +190,12 @@ end
 for _, u in ipairs(updates) do redis.call('HSET', contacts, u[1], cjson.encode(u[2])) end
 for _, offer in ipairs(p.shown) do redis.call('HSET', contacts, 'last:' .. offer, now) end
 if #p.shown > 0 then redis.call('EXPIRE', contacts, p.contacts_ttl) end
+if p.history then
+  redis.call('LPUSH', history, p.history)
+  redis.call('LTRIM', history, 0, 499)
+end
+"""
+_LOG = """
 if #p.fields > 0 then
   redis.call('HSET', dkey, unpack(p.fields))
   redis.call('EXPIRE', dkey, p.ttl)
@@ -177,12 +206,25 @@ while i < #p.pending do
   i = i + 2
 end
 for _, name in ipairs(p.stats) do redis.call('HINCRBY', statkey, name, 1) end
-if p.history then
-  redis.call('LPUSH', history, p.history)
-  redis.call('LTRIM', history, 0, 499)
-end
-return ''
+if p.history then redis.call('XADD', archive, '*', 'c', p.customer, 'e', p.history) end
 """
+_DECIDE_SCRIPT = (
+    "local contacts, history, dkey, pkey, statkey, archive ="
+    " KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]"
+    + _DECIDE_HEAD
+    + _RESERVE
+    + _LOG
+    + "return ''"
+)
+_RESERVE_SCRIPT = (
+    "local contacts, history = KEYS[1], KEYS[2]" + _DECIDE_HEAD + _RESERVE + "return ''"
+)
+_LOG_SCRIPT = (
+    "local dkey, pkey, statkey, archive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]"
+    + _DECIDE_HEAD
+    + _LOG
+    + "return ''"
+)
 
 
 class RedisDecisionLog:
@@ -192,8 +234,11 @@ class RedisDecisionLog:
         self._redis = client
         self._keys = keys
         self._ttl_s = ttl_s
+        self._cluster = is_cluster(client)
         self._outcome_script = client.register_script(_OUTCOME_SCRIPT)
         self._decide_script = client.register_script(_DECIDE_SCRIPT)
+        self._reserve_script = client.register_script(_RESERVE_SCRIPT)
+        self._log_script = client.register_script(_LOG_SCRIPT)
 
     def shard_of(self, decision_id: str) -> int:
         return self._keys.shard_of(decision_id)
@@ -208,12 +253,13 @@ class RedisDecisionLog:
 
         One Lua script checks every shown offer's impression cap and the channel's outbound limit
         in the customer's contact record and, only if all hold, counts the contacts and writes the
-        decision log, its window entries, the counters and the history line. Concurrent decisions
+        decision log, its window entries, the counters and the history line (also appended to the
+        archive stream, for SQL). Concurrent decisions
         for one customer therefore never exceed a cap. Returns None when logged, or the offer id
         (or ``outbound:<channel>``) whose limit refused it; then nothing was written.
 
         The script spans the customer's slot and the decision's slot, which a single Redis
-        allows; on Redis Cluster the two halves must become two calls (reserve, then log).
+        allows; on Redis Cluster its two halves run as two calls (reserve, then log).
         """
         k = self._keys
         shard = k.shard_of(entry.decision_id)
@@ -227,6 +273,8 @@ class RedisDecisionLog:
             "x": orjson.dumps(entry.context).decode(),
             "offers": orjson.dumps([s.offer_id for s in entry.shown]).decode(),
         }
+        if entry.candidates is not None:
+            fields["cands"] = orjson.dumps(list(entry.candidates)).decode()
         pending: dict[str, int] = {}
         ttl_s = self._ttl_s
         for s in entry.shown:
@@ -256,6 +304,7 @@ class RedisDecisionLog:
             "pending": [str(x) for kv in pending.items() for x in kv],
             "stats": stats,
             "history": orjson.dumps(history).decode() if history is not None else False,
+            "customer": entry.customer_id,
             "ttl": ttl_s,
             "contacts_ttl": reservation.ttl_s,
         }
@@ -265,9 +314,18 @@ class RedisDecisionLog:
             k.decision(entry.decision_id, shard),
             k.pending(shard),
             k.stats(shard),
+            k.archive(shard),
         ]
+        args = [entry.at_ms, orjson.dumps(payload)]
         with map_redis_errors():
-            reply = await self._decide_script(keys=keys, args=[entry.at_ms, orjson.dumps(payload)])
+            if self._cluster:
+                # a crash between the halves leaves capacity reserved for a decision never
+                # logged: it errs towards contacting the customer less, never more
+                reply = await self._reserve_script(keys=keys[:2], args=args)
+                if not reply:
+                    await self._log_script(keys=keys[2:], args=args)
+            else:
+                reply = await self._decide_script(keys=keys, args=args)
         refused = _text(reply) if reply else ""
         return refused or None
 

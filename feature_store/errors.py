@@ -33,6 +33,7 @@ _MAPPING: tuple[tuple[type[Exception], type[StoreError]], ...] = (
     (redis.exceptions.TimeoutError, StoreTimeout),
     (redis.exceptions.ConnectionError, StoreUnavailable),
     (redis.exceptions.RedisError, StoreError),
+    (redis.exceptions.RedisClusterException, StoreError),
     (OSError, StoreUnavailable),
 )
 

@@ -29,6 +29,7 @@ per new hour. :func:`decisioning.aggregates.aggregate_features` reads the hash.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from typing import Any
 
 import orjson
 
+from .client import is_cluster
 from .customers import HISTORY_LENGTH
 from .errors import map_redis_errors
 from .keys import Keys
@@ -106,10 +108,10 @@ class CustomerEvent:
 
 
 # Redis calls are what a script costs (a few µs each): the common path makes six (ZADD NX,
-# HMGET, one HINCRBY per resolution, HSET) plus two for the history line; trimming the buckets,
-# the seen ids and refreshing the TTLs happen once per new hour.
+# HMGET, one HINCRBY per resolution, HSET) plus three for the history line and its archive copy;
+# trimming the buckets, the seen ids and refreshing the TTLs happen once per new hour.
 _RECORD_TEMPLATE = """
-local agg, ids, hist = KEYS[1], KEYS[2], KEYS[3]
+local agg, ids, hist, archive = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local id, typ, name, at = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local value, channel, now, entry = ARGV[5], ARGV[6], tonumber(ARGV[7]), ARGV[8]
 local RES = {{RESOLUTIONS}}
@@ -174,6 +176,7 @@ end
 if entry ~= '' then
   redis.call('LPUSH', hist, entry)
   redis.call('LTRIM', hist, 0, {HISTORY_LEN} - 1)
+  if archive then redis.call('XADD', archive, '*', 'c', ARGV[9], 'e', entry) end
 end
 return 1
 """
@@ -214,6 +217,7 @@ class RedisEvents:
         self._redis = client
         self._keys = keys
         self._script = client.register_script(_RECORD_SCRIPT)
+        self._cluster = is_cluster(client)
 
     def _call(self, event: CustomerEvent, now_ms: int) -> tuple[list[str], list[Any]]:
         k = self._keys
@@ -224,6 +228,8 @@ class RedisEvents:
             k.event_ids(event.customer_id),
             k.history(event.customer_id),
         ]
+        if not self._cluster:  # one slot per script on a cluster: the copy goes apart
+            keys.append(k.archive(k.shard_of(event.customer_id)))
         args: list[Any] = [
             event.id or "",
             event.type,
@@ -233,6 +239,7 @@ class RedisEvents:
             event.channel or "",
             now_ms,
             entry,
+            event.customer_id,
         ]
         return keys, args
 
@@ -244,6 +251,7 @@ class RedisEvents:
         keys, args = self._call(event, _now_ms() if now_ms is None else now_ms)
         with map_redis_errors():
             reply = await self._script(keys=keys, args=args)
+        await self._archive_apart([event], [bool(reply)], [args])
         return bool(reply)
 
     async def record_many(
@@ -258,13 +266,39 @@ class RedisEvents:
         if not events:
             return []
         now = _now_ms() if now_ms is None else now_ms
+        calls = [self._call(event, now) for event in events]
+        with map_redis_errors():
+            if self._cluster:  # no scripts in a cluster pipeline: concurrent calls instead
+                replies = await asyncio.gather(
+                    *(self._script(keys=keys, args=args) for keys, args in calls)
+                )
+            else:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for keys, args in calls:
+                        await self._script(keys=keys, args=args, client=pipe)
+                    replies = await pipe.execute()
+        recorded = [bool(r) for r in replies]
+        await self._archive_apart(events, recorded, [args for _, args in calls])
+        return recorded
+
+    async def _archive_apart(
+        self, events: Sequence[CustomerEvent], recorded: Sequence[bool], args: Sequence[list[Any]]
+    ) -> None:
+        """On a cluster, the archive copies of new history lines, after the scripts.
+
+        Not atomic with them: a crash in between leaves those lines in Redis's history but not
+        in the SQL archive (single Redis appends the copy inside the script).
+        """
+        if not self._cluster:
+            return
+        k = self._keys
         with map_redis_errors():
             async with self._redis.pipeline(transaction=False) as pipe:
-                for event in events:
-                    keys, args = self._call(event, now)
-                    await self._script(keys=keys, args=args, client=pipe)
-                replies = await pipe.execute()
-        return [bool(r) for r in replies]
+                for event, new, call in zip(events, recorded, args, strict=True):
+                    if new and call[7]:
+                        stream = k.archive(k.shard_of(event.customer_id))
+                        pipe.xadd(stream, {"c": event.customer_id, "e": call[7]})
+                await pipe.execute()
 
     async def raw(self, customer_id: str) -> dict[str, str]:
         """The aggregates hash as stored (read it with ``aggregate_features``)."""

@@ -14,7 +14,9 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{o:<shard>}:outcomes        stream joined outcomes, read by the learner's consumer group
     P:v1:{o:<shard>}:pending         zset   "<decision>|<offer>" by outcome-window deadline (ms)
     P:v1:{o:<shard>}:stats           hash   per-offer impressions / outcomes, control-group counts
+    P:v1:{o:<shard>}:archive         stream every history line, read by the SQL archiver's group
     P:v1:{m}:checkpoint              string the learner's checkpoint (model + stream positions)
+    P:v1:{m}:learner:lease           string the active learner's id (expires unless renewed)
     P:v1:{m}:snapshot:<version>      string an exported model snapshot
     P:v1:{m}:snapshot:latest         string the newest published version
     P:v1:{m}:snapshot:pinned         string a version pinned by a rollback (served instead)
@@ -22,8 +24,11 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
 
 Hash tags: everything about one customer shares the slot ``{c:<id>}`` (so one Lua script can
 deduplicate an event, update its aggregates and log it to the history); a decision, its outcome
-stream and its pending window share ``{o:<shard>}``, so joining an outcome with its decision and
-appending it to the stream is one atomic script, also on Redis Cluster.
+stream, its pending window and the archive stream share ``{o:<shard>}``, so joining an outcome
+with its decision and appending it to the stream is one atomic script, also on Redis Cluster.
+The model's keys share ``{m}`` (the lease fences the checkpoint in one script). On a single
+Redis, the decision's write (contact capacity, history line, log) is one script across its
+customer's and its shard's slots; on Redis Cluster it runs as two, one per slot.
 
 Examples
 --------
@@ -102,9 +107,16 @@ class Keys:
     def stats(self, shard: int) -> str:
         return f"{self._base}:{{o:{shard}}}:stats"
 
+    def archive(self, shard: int) -> str:
+        return f"{self._base}:{{o:{shard}}}:archive"
+
     @property
     def checkpoint(self) -> str:
         return f"{self._base}:{{m}}:checkpoint"
+
+    @property
+    def learner_lease(self) -> str:
+        return f"{self._base}:{{m}}:learner:lease"
 
     def snapshot(self, version: int) -> str:
         return f"{self._base}:{{m}}:snapshot:{version}"

@@ -1,9 +1,10 @@
 """The outcome stream, read by the learner's consumer group (one stream per shard).
 
-``read`` first drains this consumer's own pending entries (delivered before a crash, never
-acknowledged), then new ones, so a restarted learner sees everything it had not checkpointed, in
-stream order. The learner acknowledges only after its checkpoint is saved, then trims what it has
-acknowledged (``XTRIM MINID``): nothing is trimmed before it is learned.
+Reading goes through :class:`~feature_store.consumer_group.ConsumerGroup`: this consumer's own
+pending entries first (delivered before a crash, never acknowledged), then new ones, so a restarted
+learner sees everything it had not checkpointed, in stream order. The learner acknowledges only
+after its checkpoint is saved; the stream is trimmed only below what every group (the learners
+and the SQL archiver) has acknowledged: nothing is trimmed before it is learned and archived.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-import redis.exceptions
 
+from .archive import GROUP as ARCHIVERS
+from .consumer_group import ConsumerGroup
 from .errors import map_redis_errors
 from .keys import Keys
 
@@ -55,22 +57,25 @@ class StreamOutcome:
 
     @classmethod
     def parse(cls, shard: int, stream_id: str, fields: Mapping[bytes, bytes]) -> StreamOutcome:
-        f = {k.decode(): v.decode() for k, v in fields.items()}
+        # the learner parses every outcome: look fields up as bytes and let orjson read the JSON
+        # bytes directly, rather than decoding every field into a str dict first
+        get = fields.get
+        p, q = get(b"p"), get(b"q")
         return cls(
             shard=shard,
             stream_id=stream_id,
-            decision_id=f["d"],
-            offer_id=f["o"],
-            outcome=f["y"],
-            learn=f.get("l") == "1",
-            source=f.get("src", "response"),
-            context=orjson.loads(f["x"]),
-            attributes=orjson.loads(f["a"]),
-            probability=float(f["p"]) if f.get("p") else None,
-            propensity=float(f["q"]) if f.get("q") else None,
-            customer_id=f.get("c", ""),
-            channel=f.get("ch", ""),
-            control_group=f.get("ctl") == "1",
+            decision_id=fields[b"d"].decode(),
+            offer_id=fields[b"o"].decode(),
+            outcome=fields[b"y"].decode(),
+            learn=get(b"l") == b"1",
+            source=get(b"src", b"response").decode(),
+            context=orjson.loads(fields[b"x"]),
+            attributes=orjson.loads(fields[b"a"]),
+            probability=float(p) if p else None,
+            propensity=float(q) if q else None,
+            customer_id=get(b"c", b"").decode(),
+            channel=get(b"ch", b"").decode(),
+            control_group=get(b"ctl") == b"1",
         )
 
 
@@ -81,82 +86,33 @@ class RedisOutcomeStream:
         self._redis = client
         self._keys = keys
         self.consumer = consumer
-        self._pending_cursor: dict[int, str] = {}
-        self._drained_pending: set[int] = set()
-        self._groups_ready = False
+        self._group = ConsumerGroup(
+            client, stream=keys.outcomes, shards=keys.shards, group=GROUP, consumer=consumer
+        )
+        self._ready = False
+        self._archivers = ConsumerGroup(
+            client, stream=keys.outcomes, shards=keys.shards, group=ARCHIVERS, consumer=consumer
+        )
 
     async def ensure_groups(self) -> None:
-        """Create each shard's consumer group; an existing group (BUSYGROUP) is fine."""
-        for shard in range(self._keys.shards):
-            try:
-                with map_redis_errors():
-                    await self._redis.xgroup_create(
-                        self._keys.outcomes(shard), GROUP, id="0", mkstream=True
-                    )
-            except Exception as exc:  # noqa: BLE001
-                cause = exc.__cause__ or exc
-                if not (
-                    isinstance(cause, redis.exceptions.ResponseError) and "BUSYGROUP" in str(cause)
-                ):
-                    raise
-        self._groups_ready = True
+        """The learners' group, and the archivers' beside it: the stream is trimmed only below
+        what every existing group has acknowledged, so the archivers' group must exist before
+        the first learned entry is trimmed."""
+        await self._group.ensure()
+        await self._archivers.ensure()
 
     async def read(self, count: int, block_ms: int) -> Sequence[StreamOutcome]:
-        if not self._groups_ready:
+        if not self._ready:
             await self.ensure_groups()
-        k = self._keys
-        out: list[StreamOutcome] = []
-        for shard in range(k.shards):
-            if shard not in self._drained_pending:
-                with map_redis_errors():
-                    reply = await self._redis.xreadgroup(
-                        GROUP,
-                        self.consumer,
-                        {k.outcomes(shard): self._pending_cursor.get(shard, "0")},
-                        count=count,
-                    )
-                entries = reply[0][1] if reply else []
-                if not entries:
-                    self._drained_pending.add(shard)
-                else:
-                    self._pending_cursor[shard] = entries[-1][0].decode()
-                out.extend(self._parse(shard, entries))
-        if out:
-            return out
-        streams = {k.outcomes(shard): ">" for shard in range(k.shards)}
-        with map_redis_errors():
-            reply = await self._redis.xreadgroup(
-                GROUP, self.consumer, streams, count=count, block=block_ms or None
-            )
-        for name, entries in reply or []:
-            shard = int(name.decode().split("{o:")[1].split("}")[0])
-            out.extend(self._parse(shard, entries))
-        return out
-
-    @staticmethod
-    def _parse(shard: int, entries: list[Any]) -> list[StreamOutcome]:
-        return [StreamOutcome.parse(shard, sid.decode(), fields) for sid, fields in entries]
+            self._ready = True
+        entries = await self._group.read(count, block_ms)
+        return [StreamOutcome.parse(e.shard, e.stream_id, e.fields) for e in entries]
 
     async def ack(self, positions: Mapping[int, Sequence[str]]) -> None:
-        with map_redis_errors():
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for shard, ids in positions.items():
-                    if ids:
-                        stream = self._keys.outcomes(shard)
-                        pipe.xack(stream, GROUP, *ids)
-                        pipe.xtrim(stream, minid=max(ids, key=_id_key), approximate=True)
-                await pipe.execute()
+        await self._group.ack(positions)
 
     async def pending_count(self) -> int:
-        total = 0
-        with map_redis_errors():
-            for shard in range(self._keys.shards):
-                try:
-                    info = await self._redis.xpending(self._keys.outcomes(shard), GROUP)
-                except redis.exceptions.ResponseError:
-                    continue
-                total += int(info["pending"])
-        return total
+        return await self._group.pending_count()
 
     async def lag(self) -> int:
         """Entries on the streams not yet acknowledged, delivered or not."""
@@ -165,8 +121,3 @@ class RedisOutcomeStream:
             for shard in range(self._keys.shards):
                 total += int(await self._redis.xlen(self._keys.outcomes(shard)))
         return total
-
-
-def _id_key(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)

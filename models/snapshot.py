@@ -3,7 +3,9 @@
 Learning happens in river (dict weights, one example at a time); serving scores a whole catalogue
 per request, so the learner exports the weights into a matrix ``W`` (context tokens x offer tokens)
 and a matrix ``V`` of per-weight variances. Scoring ``n`` offers is then two small matrix-vector
-products: ``mean = b + A @ (x @ W[rows])`` and ``var = A**2 @ (x**2 @ V[rows])``.
+products: ``mean = b + A @ (x @ W[rows])`` and ``var = A**2 @ (x**2 @ V[rows])``. Each offer's
+own part (mean ``theta_o`` and full covariance ``S_o`` over the first context tokens) adds
+``theta_o . x`` and ``x' S_o x``, for all offers in one gather and one ``einsum``.
 
 Snapshots serialise with ``numpy.savez`` and JSON (no pickle), so a worker can load one from Redis
 without trusting code in it.
@@ -36,6 +38,8 @@ class OfferMatrix:
     """(n_offers, n_cols) normalised token values of each offer over the snapshot's columns."""
     unknown_sq: FloatArray
     """(n_offers,) squared norm of each offer's tokens that the snapshot has never seen."""
+    own: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
+    """(n_offers,) each offer's own model in the snapshot, -1 for none (never learned)."""
 
     def __len__(self) -> int:
         return len(self.offer_ids)
@@ -47,6 +51,7 @@ class OfferMatrix:
             offer_ids=tuple(self.offer_ids[i] for i in idx),
             values=self.values[idx],
             unknown_sq=self.unknown_sq[idx],
+            own=self.own[idx],
         )
 
 
@@ -64,6 +69,15 @@ class Snapshot:
     variances: FloatArray
     learning: Mapping[str, Any] = field(default_factory=dict)
     """What the learner measured of the served propensities (AUC, calibration)."""
+    own_index: Mapping[str, int] = field(default_factory=dict)
+    """Offer id -> its own model (row of ``own_mean``)."""
+    own_mean: FloatArray = field(default_factory=lambda: np.zeros((0, 0)))
+    """(offers, dims) own weights over the context tokens with row index < dims."""
+    own_cov: FloatArray = field(default_factory=lambda: np.zeros((0, 0, 0)))
+    """(offers, dims, dims) covariance of each offer's own weights."""
+    own_dims: int = 0
+    """Context tokens (row index below it) an own model covers; an offer with none: the prior."""
+    own_prior_variance: float = 0.0
 
     @classmethod
     def empty(cls, *, prior_rate: float = 0.05, prior_variance: float = 1.0) -> Snapshot:
@@ -117,6 +131,7 @@ class Snapshot:
     def encode_offers(self, offers: Sequence[Mapping[str, Any]]) -> OfferMatrix:
         """Encode offers given as ``offer.``-prefixed dicts (or attribute dicts with ``id``)."""
         ids: list[str] = []
+        own = np.full(len(offers), -1, dtype=np.intp)
         values = np.zeros((len(offers), len(self.col_index)))
         unknown = np.zeros(len(offers))
         for n, offer in enumerate(offers):
@@ -124,13 +139,15 @@ class Snapshot:
             if not attrs:
                 attrs = dict(offer)
             ids.append(str(attrs.get("id")))
+            if "id" in attrs:
+                own[n] = self.own_index.get(str(attrs["id"]), -1)
             for token, value in encode_offer(attrs):
                 col = self.col_index.get(token)
                 if col is None:
                     unknown[n] += value * value
                 else:
                     values[n, col] = value
-        return OfferMatrix(offer_ids=tuple(ids), values=values, unknown_sq=unknown)
+        return OfferMatrix(offer_ids=tuple(ids), values=values, unknown_sq=unknown, own=own)
 
     def score(
         self, context: Mapping[str, Any], offers: OfferMatrix
@@ -156,7 +173,30 @@ class Snapshot:
         var = (a * a) @ s + self.prior_variance * (
             offers.unknown_sq * known_sq + unknown_sq * ((a * a).sum(axis=1) + offers.unknown_sq)
         )
+        if self.own_dims > 0 and len(offers.own):
+            self._score_own(np.asarray(rows, dtype=np.intp), x, offers.own, mean, var)
         return mean, var
+
+    def _score_own(
+        self,
+        rows: npt.NDArray[np.intp],
+        x: FloatArray,
+        own: npt.NDArray[np.intp],
+        mean: FloatArray,
+        var: FloatArray,
+    ) -> None:
+        """Add each offer's own part to ``mean`` and ``var`` (in place), vectorised."""
+        known = own >= 0
+        if not known.all():  # never learned: the own terms are at the prior
+            x_prior = x[rows < self.own_dims]
+            var[~known] += self.own_prior_variance * float(x_prior @ x_prior)
+        if known.any():
+            sel = rows < self.own_mean.shape[1]
+            od, ox = rows[sel], x[sel]
+            k = own[known]
+            mean[known] += self.own_mean[k][:, od] @ ox
+            cov = self.own_cov[k[:, None, None], od[None, :, None], od[None, None, :]]
+            var[known] += np.einsum("nij,i,j->n", cov, ox, ox)
 
     def drivers(self, offer: Mapping[str, Any], top: int = 5) -> list[tuple[str, float]]:
         """The context tokens that most move this offer's acceptance logit, with their weights.
@@ -165,8 +205,13 @@ class Snapshot:
         offer's tokens (its own id and the attributes it shares with others), so the drivers
         reflect what the model really uses for that offer.
         """
-        a = self.encode_offers([offer]).values[0]
+        encoded = self.encode_offers([offer])
+        a = encoded.values[0]
         effect = self.weights @ a
+        k = int(encoded.own[0])
+        if k >= 0:  # the offer's own weights, on the tokens they cover
+            m = min(self.own_mean.shape[1], len(effect))
+            effect[:m] += self.own_mean[k, :m]
         tokens = sorted(self.row_index, key=self.row_index.__getitem__)
         order = np.argsort(-np.abs(effect), kind="stable")
         return [(tokens[i], float(effect[i])) for i in order[:top] if effect[i] != 0.0]
@@ -186,6 +231,9 @@ class Snapshot:
             "rows": sorted(self.row_index, key=self.row_index.__getitem__),
             "cols": sorted(self.col_index, key=self.col_index.__getitem__),
             "learning": dict(self.learning),
+            "own_ids": sorted(self.own_index, key=self.own_index.__getitem__),
+            "own_dims": self.own_dims,
+            "own_prior_variance": self.own_prior_variance,
         }
         buf = io.BytesIO()
         np.savez(
@@ -193,6 +241,8 @@ class Snapshot:
             meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
             weights=self.weights.astype(np.float32),
             variances=self.variances.astype(np.float32),
+            own_mean=self.own_mean.astype(np.float32),
+            own_cov=self.own_cov.astype(np.float32),
         )
         return buf.getvalue()
 
@@ -202,6 +252,13 @@ class Snapshot:
             meta = json.loads(arrays["meta"].tobytes().decode())
             weights = arrays["weights"].astype(np.float64)
             variances = arrays["variances"].astype(np.float64)
+            files = set(arrays.files)
+            own_mean = (
+                arrays["own_mean"].astype(np.float64) if "own_mean" in files else np.zeros((0, 0))
+            )
+            own_cov = (
+                arrays["own_cov"].astype(np.float64) if "own_cov" in files else np.zeros((0, 0, 0))
+            )
         return cls(
             version=int(meta["version"]),
             intercept=float(meta["intercept"]),
@@ -212,4 +269,9 @@ class Snapshot:
             weights=weights,
             variances=variances,
             learning=meta.get("learning") or {},
+            own_index={t: n for n, t in enumerate(meta.get("own_ids", []))},
+            own_mean=own_mean,
+            own_cov=own_cov,
+            own_dims=int(meta.get("own_dims", 0)),
+            own_prior_variance=float(meta.get("own_prior_variance", 0.0)),
         )

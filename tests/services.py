@@ -132,4 +132,5 @@ def run_service(
         client.close()
         server.should_exit = True
         thread.join(timeout=30)
-        drop_prefix(redis_url, prefix)
+        if not settings.redis_cluster:  # a test cluster lives for the session only
+            drop_prefix(redis_url, prefix)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from decisioning import CustomerNotFound
 from decisioning.aggregates import aggregate_features
+from feature_store import StoreError
 
 from ..deps import RuntimeDep, require_role
 from ..schemas import CustomerBody, CustomerView
@@ -56,13 +58,30 @@ async def customer_history(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    items = await runtime.store.customers.history(customer_id, offset=offset, limit=limit)
-    return {"customer_id": customer_id, "offset": offset, "limit": limit, "items": items}
+    """Newest first: the recent lines from Redis, then older ones from the SQL archive."""
+    source = "redis+archive"
+    try:
+        recent = await runtime.store.customers.history_lines(customer_id)
+    except StoreError:
+        recent, source = [], "archive"  # Redis is down: the archive still answers
+    items = await asyncio.to_thread(
+        runtime.archive.history_page, customer_id, recent, offset=offset, limit=limit
+    )
+    return {
+        "customer_id": customer_id,
+        "offset": offset,
+        "limit": limit,
+        "items": items,
+        "source": source,
+    }
 
 
 @router.delete("/{customer_id}", status_code=204, dependencies=[Depends(require_role("admin"))])
 async def delete_customer(customer_id: CustomerId, runtime: RuntimeDep) -> None:
-    """Erase features, consent, contacts, history, aggregates, seen events, queued outbound."""
+    """Erase features, consent, contacts, history (Redis and the SQL archive), aggregates, seen
+    events and queued outbound; history lines still on their way to the archive are dropped."""
     erased = await runtime.store.events.erase(customer_id)
-    if not await runtime.store.customers.delete(customer_id) and not erased:
+    deleted = await runtime.store.customers.delete(customer_id)
+    archived = await asyncio.to_thread(runtime.archive.erase, customer_id, int(time.time() * 1000))
+    if not (deleted or erased or archived):
         raise CustomerNotFound(customer_id)

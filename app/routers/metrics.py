@@ -1,21 +1,47 @@
-"""``/v1/metrics/learning``: is the model getting better? Read by analysts."""
+"""``/v1/metrics/learning``: is the model getting better? Read by analysts.
+
+Unfiltered, it answers from the live Redis counters and the learner's rolling metrics; with a
+channel, offer or time window it answers from the SQL interaction archive. Both carry the
+off-policy estimate of the served model, computed on archived control-group decisions.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
+from decisioning.archive import InteractionFilter
+from decisioning.interaction_metrics import off_policy_estimate, summarise_interactions
 from decisioning.learning_metrics import summarise
 from models import describe_token
 
 from ..deps import RuntimeDep, require_role
-from ..schemas import ControlMetrics, LearningMetrics, Lift, OfferMetrics
+from ..runtime import Runtime
+from ..schemas import (
+    ControlMetrics,
+    LearningFilters,
+    LearningMetrics,
+    Lift,
+    OfferMetrics,
+    OffPolicy,
+    PolicyEstimate,
+)
 
 router = APIRouter(prefix="/v1/metrics", tags=["metrics"])
 
 TIMELINE_HOURS = 48
+ARCHIVE_ROWS = 200_000
+"""The newest archived interactions a filtered view reads (it says so when it hits the cap)."""
+OFF_POLICY_ROWS = 20_000
+"""The newest control-group rows the off-policy estimate re-scores."""
+OFF_POLICY_TTL_S = 30.0
+
+_off_policy_cache: dict[tuple[Any, ...], tuple[float, OffPolicy | None]] = {}
 
 
 def _rate(accepted: int, n: int) -> float | None:
@@ -47,35 +73,155 @@ def _timeline(stats: dict[str, int]) -> list[dict[str, Any]]:
     return out
 
 
+def to_ms(moment: datetime | None) -> int | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)
+
+
+async def _off_policy(runtime: Runtime, where: InteractionFilter) -> OffPolicy | None:
+    """IPS / SNIPS of the served model on archived control decisions (cached 30 s per version)."""
+    version = runtime.model.snapshot.version
+    key = (version, runtime.catalogue.version, where)
+    cached = _off_policy_cache.get(key)
+    if cached is not None and time.monotonic() - cached[0] < OFF_POLICY_TTL_S:
+        return cached[1]
+    control = InteractionFilter(
+        channel=where.channel,
+        offer_id=None,  # the policy picks among all candidates: filtering rows would bias it
+        since_ms=where.since_ms,
+        until_ms=where.until_ms,
+        control_only=True,
+    )
+    choose = runtime.decider.greedy_chooser()
+
+    def estimate() -> OffPolicy | None:
+        rows = runtime.archive.interactions(control, limit=OFF_POLICY_ROWS)
+        found = off_policy_estimate(rows, choose, model_version=version)
+        if found is None:
+            return None
+        return OffPolicy(
+            model_version=found.model_version,
+            control_decisions=found.control_decisions,
+            matched=found.matched,
+            ips=PolicyEstimate(**dataclasses.asdict(found.ips)),
+            snips=PolicyEstimate(**dataclasses.asdict(found.snips)),
+        )
+
+    result = await asyncio.to_thread(estimate)
+    if len(_off_policy_cache) > 64:
+        _off_policy_cache.clear()
+    _off_policy_cache[key] = (time.monotonic(), result)
+    return result
+
+
+def _drivers(runtime: Runtime, offer_id: str) -> list[dict[str, Any]]:
+    offer = next((o for o in runtime.catalogue.offers if o.offer_id == offer_id), None)
+    if offer is None:
+        return []
+    return [
+        {"feature": describe_token(t), "token": t, "weight": round(w, 4)}
+        for t, w in runtime.model.snapshot.drivers(offer.example())
+    ]
+
+
 @router.get(
     "/learning", response_model=LearningMetrics, dependencies=[Depends(require_role("analyst"))]
 )
-async def learning(runtime: RuntimeDep) -> LearningMetrics:
+async def learning(
+    runtime: RuntimeDep,
+    channel: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    offer_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    since: Annotated[datetime | None, Query(description="decisions at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="decisions before (ISO 8601)")] = None,
+) -> LearningMetrics:
+    filters = LearningFilters(channel=channel, offer_id=offer_id, since=since, until=until)
+    where = InteractionFilter(
+        channel=channel, offer_id=offer_id, since_ms=to_ms(since), until_ms=to_ms(until)
+    )
+    versions = await asyncio.to_thread(runtime.registry.recent, 20)
+    off_policy = await _off_policy(runtime, where)
+    if any(v is not None for v in (channel, offer_id, since, until)):
+        return await _archived(runtime, where, filters, off_policy, versions)
+    return await _live(runtime, off_policy, versions)
+
+
+async def _archived(
+    runtime: Runtime,
+    where: InteractionFilter,
+    filters: LearningFilters,
+    off_policy: OffPolicy | None,
+    versions: list[dict[str, Any]],
+) -> LearningMetrics:
+    rows = await asyncio.to_thread(
+        runtime.archive.interactions, where, limit=ARCHIVE_ROWS, with_features=False
+    )
+    summary = summarise_interactions(rows)
+    snapshot = runtime.model.snapshot
+    value, low, high = summary.lift
+    return LearningMetrics(
+        model_version=snapshot.version,
+        outcomes_learned=snapshot.n_learned,
+        offers=[
+            OfferMetrics(
+                offer_id=o.offer_id,
+                impressions=o.impressions,
+                accepted=o.accepted,
+                declined=o.counts.declined,
+                ignored=o.counts.ignored,
+                acceptance_rate=o.counts.acceptance_rate,
+                auc=o.auc,
+                late=o.late,
+                top_features=_drivers(runtime, o.offer_id),
+            )
+            for o in summary.offers
+        ],
+        control=ControlMetrics(
+            decisions=summary.control_decisions,
+            accepted=summary.control_accepted,
+            acceptance_rate=_rate(summary.control_accepted, summary.control_decisions),
+        ),
+        model=ControlMetrics(
+            decisions=summary.model_decisions,
+            accepted=summary.model_accepted,
+            acceptance_rate=_rate(summary.model_accepted, summary.model_decisions),
+        ),
+        lift=Lift(value=value, ci_low=low, ci_high=high),
+        auc=summary.auc,
+        calibration=summary.calibration,
+        exploration_share=summary.exploration_share,
+        timeline=summary.timeline[-TIMELINE_HOURS:],
+        source="archive",
+        filters=filters,
+        off_policy=off_policy,
+        model_versions=versions,
+    )
+
+
+async def _live(
+    runtime: Runtime, off_policy: OffPolicy | None, versions: list[dict[str, Any]]
+) -> LearningMetrics:
     stats = await runtime.store.decisions.stats()
     offers = {o.offer_id: o for o in runtime.catalogue.offers}
     summary = summarise(stats, list(offers))
     snapshot = runtime.model.snapshot
     per_offer_learning: dict[str, Any] = snapshot.learning.get("offers", {})
     value, low, high = summary.lift
-    rows = []
-    for o in summary.offers:
-        offer = offers.get(o.offer_id)
-        drivers = snapshot.drivers(offer.example()) if offer is not None else []
-        rows.append(
-            OfferMetrics(
-                offer_id=o.offer_id,
-                impressions=o.impressions,
-                accepted=o.accepted,
-                declined=o.declined,
-                ignored=o.ignored,
-                acceptance_rate=o.acceptance_rate,
-                auc=per_offer_learning.get(o.offer_id, {}).get("auc"),
-                top_features=[
-                    {"feature": describe_token(t), "token": t, "weight": round(w, 4)}
-                    for t, w in drivers
-                ],
-            )
+    rows = [
+        OfferMetrics(
+            offer_id=o.offer_id,
+            impressions=o.impressions,
+            accepted=o.accepted,
+            declined=o.declined,
+            ignored=o.ignored,
+            acceptance_rate=o.acceptance_rate,
+            auc=per_offer_learning.get(o.offer_id, {}).get("auc"),
+            top_features=_drivers(runtime, o.offer_id),
         )
+        for o in summary.offers
+    ]
     return LearningMetrics(
         model_version=snapshot.version,
         outcomes_learned=snapshot.n_learned,
@@ -95,4 +241,6 @@ async def learning(runtime: RuntimeDep) -> LearningMetrics:
         calibration=snapshot.learning.get("calibration", []),
         exploration_share=_rate(stats.get("explored", 0), summary.model_decisions),
         timeline=_timeline(stats),
+        off_policy=off_policy,
+        model_versions=versions,
     )

@@ -44,6 +44,7 @@ def test_sigkilled_learner_learns_each_outcome_once(
             "NBO_ADMIN_KEY": service.admin_key,
             "NBO_KEY_PREFIX": service.settings.key_prefix,
             "NBO_LEARNER_CHECKPOINT_S": "0.05",
+            "NBO_LEARNER_LEASE_S": "0.5",  # a restarted learner takes over its own lease fast
         }
         total = 1500
         sent = 0

@@ -23,6 +23,8 @@ from models import (
 LEARNERS: list[Callable[[], Any]] = [
     BanditModel,
     lambda: BanditModel(learning_rate=0.1),
+    lambda: BanditModel(own_dims=0, half_life=None),  # the shared part alone
+    lambda: BanditModel(own_dims=4, half_life=50),  # own part full, forgetting at work
     RiverCrossModel,
 ]
 POLICIES: list[Callable[[], Policy]] = [
@@ -149,7 +151,9 @@ def test_control_group_is_uniform_and_flagged() -> None:
 
 def test_numpy_model_matches_rivers_logistic_regression() -> None:
     """The fast model is river's SGD logistic regression over the same crosses, to float error."""
-    fast = BanditModel(learning_rate=0.5, prior_variance=1.0, precondition=False)
+    fast = BanditModel(
+        learning_rate=0.5, prior_variance=1.0, precondition=False, own_dims=0, half_life=None
+    )
     reference = RiverCrossModel(learning_rate=0.5, prior_variance=1.0)
     examples = _examples(800, seed=7)
     for x, y in examples:

@@ -1,0 +1,275 @@
+"""The SQL archive: customer history and joined interactions, written off the hot path.
+
+Redis keeps the newest 500 history lines per customer and the outcome stream only until it is
+learned; the archive keeps everything, so history outlives Redis TTLs and eviction and analysts
+can filter and export the interaction log. The archiver (in the learner process) reads two
+consumer groups, inserts what it read in one transaction, then acknowledges: a crash in between
+redelivers, and the stream position key stores each entry once.
+
+Erasure: ``erase`` deletes the customer's archived rows and remembers when; the archiver drops
+lines of that customer logged before that moment that were still on their way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, Table, delete, func, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from feature_store import ArchiveReader, HistoryLine, InteractionRecord, StoreError
+
+from .tables import customer_history, erasures, interactions
+
+__all__ = ["Archiver", "InteractionFilter", "SqlArchive"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionFilter:
+    """Which archived interactions an analyst asks about; times are decision times (ms)."""
+
+    channel: str | None = None
+    offer_id: str | None = None
+    customer_id: str | None = None
+    since_ms: int | None = None
+    until_ms: int | None = None
+    control_only: bool = False
+
+    def clauses(self) -> list[Any]:
+        i = interactions
+        out: list[Any] = []
+        if self.channel is not None:
+            out.append(i.c.channel == self.channel)
+        if self.offer_id is not None:
+            out.append(i.c.offer_id == self.offer_id)
+        if self.customer_id is not None:
+            out.append(i.c.customer_id == self.customer_id)
+        if self.since_ms is not None:
+            out.append(i.c.decided_ms >= self.since_ms)
+        if self.until_ms is not None:
+            out.append(i.c.decided_ms < self.until_ms)
+        if self.control_only:
+            out.append(i.c.control_group.is_(True))
+        return out
+
+
+class SqlArchive:
+    """Reads and writes the archive tables (synchronous SQLAlchemy; call from a thread)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def _insert_ignoring_duplicates(self, conn: Connection, table: Table, rows: list[Any]) -> None:
+        if not rows:
+            return
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        # executemany form: one cached statement, batched by SQLAlchemy's insertmanyvalues
+        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+    @staticmethod
+    def _erased(conn: Connection, customer_ids: set[str]) -> dict[str, int]:
+        if not customer_ids:
+            return {}
+        rows = conn.execute(
+            select(erasures.c.customer_id, erasures.c.erased_ms).where(
+                erasures.c.customer_id.in_(customer_ids)
+            )
+        ).all()
+        return {r.customer_id: r.erased_ms for r in rows}
+
+    def store_history(self, lines: Sequence[HistoryLine]) -> int:
+        """Insert history lines (a line seen before is skipped); returns the number kept."""
+        with self.engine.begin() as conn:
+            erased = self._erased(conn, {line.customer_id for line in lines})
+            rows = [
+                {
+                    "shard": shard,
+                    "stream_ms": ms,
+                    "stream_seq": seq,
+                    "customer_id": line.customer_id,
+                    "type": line.type,
+                    "line": line.line,
+                }
+                for line in lines
+                for shard, ms, seq in [line.position]
+                if ms > erased.get(line.customer_id, -1)
+            ]
+            for chunk in _chunks(rows, 500):
+                self._insert_ignoring_duplicates(conn, customer_history, chunk)
+        return len(rows)
+
+    def store_interactions(self, records: Sequence[InteractionRecord]) -> int:
+        """Insert joined outcomes (one seen before is skipped); returns the number kept."""
+        with self.engine.begin() as conn:
+            erased = self._erased(conn, {r.customer_id for r in records})
+            rows = [
+                {
+                    "shard": shard,
+                    "stream_ms": ms,
+                    "stream_seq": seq,
+                    "decision_id": r.decision_id,
+                    "offer_id": r.offer_id,
+                    "customer_id": r.customer_id,
+                    "channel": r.channel,
+                    "outcome": r.outcome,
+                    "source": r.source,
+                    "learned": r.learned,
+                    "control_group": r.control_group,
+                    "explored": r.explored,
+                    "probability": r.probability,
+                    "propensity": r.propensity,
+                    "value": r.value,
+                    "model_version": r.model_version,
+                    "decided_ms": r.decided_ms,
+                    "context": r.context,
+                    "attributes": r.attributes,
+                    "candidates": r.candidates,
+                }
+                for r in records
+                for shard, ms, seq in [r.position]
+                if r.decided_ms > erased.get(r.customer_id, -1)
+            ]
+            for chunk in _chunks(rows, 200):
+                self._insert_ignoring_duplicates(conn, interactions, chunk)
+        return len(rows)
+
+    def history_page(
+        self, customer_id: str, recent: Sequence[str], *, offset: int, limit: int
+    ) -> list[Any]:
+        """A page of the customer's history, newest first: Redis's recent lines, then the archive.
+
+        ``recent`` is the customer's Redis list (newest first). The archive holds a prefix of
+        the same sequence (the archiver may lag), the list a suffix (older lines are trimmed or
+        expired): the page continues below the list's oldest line with archived lines older
+        than it.
+        """
+        page = [orjson.loads(line) for line in recent[offset : offset + limit]]
+        if len(page) == limit:
+            return page
+        skip = max(0, offset - len(recent))
+        want = limit - len(page)
+        h = customer_history
+        position = (h.c.stream_ms, h.c.stream_seq, h.c.shard)
+        query = select(h.c.line).where(h.c.customer_id == customer_id)
+        with self.engine.connect() as conn:
+            if recent:
+                anchor = conn.execute(
+                    select(*position)
+                    .where(h.c.customer_id == customer_id, h.c.line == recent[-1])
+                    .order_by(*(c.desc() for c in position))
+                    .limit(1)
+                ).first()
+                if anchor is not None:
+                    query = query.where(tuple_(*position) < tuple_(*anchor))
+            rows = conn.execute(
+                query.order_by(*(c.desc() for c in position)).offset(skip).limit(want)
+            ).all()
+        return page + [orjson.loads(r.line) for r in rows]
+
+    def erase(self, customer_id: str, erased_ms: int) -> int:
+        """Delete the customer's archived rows and remember the erasure; returns rows removed."""
+        with self.engine.begin() as conn:
+            removed = conn.execute(
+                delete(customer_history).where(customer_history.c.customer_id == customer_id)
+            ).rowcount
+            removed += conn.execute(
+                delete(interactions).where(interactions.c.customer_id == customer_id)
+            ).rowcount
+            conn.execute(delete(erasures).where(erasures.c.customer_id == customer_id))
+            conn.execute(erasures.insert().values(customer_id=customer_id, erased_ms=erased_ms))
+        return int(removed)
+
+    def interactions(
+        self,
+        where: InteractionFilter | None = None,
+        *,
+        limit: int | None = None,
+        with_features: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Archived interactions, oldest first; with ``limit``, the newest ``limit`` of them."""
+        i = interactions
+        columns = (
+            list(i.c)
+            if with_features
+            else [c for c in i.c if c.name not in ("context", "attributes", "candidates")]
+        )
+        position = (i.c.stream_ms, i.c.stream_seq, i.c.shard)
+        query = select(*columns).where(*(where or InteractionFilter()).clauses())
+        query = query.order_by(*(c.desc() for c in position))
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        rows.reverse()
+        return rows
+
+    def interactions_for(self, customer_id: str) -> list[dict[str, Any]]:
+        return self.interactions(InteractionFilter(customer_id=customer_id))
+
+    def archived_count(self, customer_id: str | None = None) -> tuple[int, int]:
+        """(history lines, interactions) archived, for one customer or all."""
+        with self.engine.connect() as conn:
+            hq = select(func.count()).select_from(customer_history)
+            iq = select(func.count()).select_from(interactions)
+            if customer_id is not None:
+                hq = hq.where(customer_history.c.customer_id == customer_id)
+                iq = iq.where(interactions.c.customer_id == customer_id)
+            return int(conn.execute(hq).scalar_one()), int(conn.execute(iq).scalar_one())
+
+
+def _chunks(rows: list[Any], size: int) -> list[list[Any]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]
+
+
+class Archiver:
+    """Moves history lines and joined outcomes from the Redis streams into SQL."""
+
+    def __init__(self, reader: ArchiveReader, archive: SqlArchive, *, batch: int = 500) -> None:
+        self.reader = reader
+        self.archive = archive
+        self.batch = batch
+
+    async def run_once(self) -> int:
+        """Archive one batch of each kind; returns the number of entries handled."""
+        lines = await self.reader.read_history(self.batch)
+        if lines:
+            await asyncio.to_thread(self.archive.store_history, lines)
+            await self.reader.ack_history(lines)
+        records = await self.reader.read_interactions(self.batch)
+        if records:
+            await asyncio.to_thread(self.archive.store_interactions, records)
+            await self.reader.ack_interactions(records)
+        return len(lines) + len(records)
+
+    async def drain(self) -> int:
+        """Archive until both streams have nothing new (burst mode, for tests and benches)."""
+        total = 0
+        while handled := await self.run_once():
+            total += handled
+        return total
+
+    async def run(self, stop: asyncio.Event, *, idle_s: float = 0.5) -> None:
+        """Archive until ``stop``; waits ``idle_s`` when there was nothing to do."""
+        while not stop.is_set():
+            try:
+                handled = await self.run_once()
+            except StoreError:
+                log.warning("archiver: Redis unavailable, retrying")
+                self.reader.rewind()
+                handled = 0
+            except Exception:  # noqa: BLE001 - SQL down or a bug: retry, never lose entries
+                log.exception("archiver: batch failed; it stays unacknowledged and is retried")
+                self.reader.rewind()
+                handled = 0
+            if not handled:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=idle_s)
