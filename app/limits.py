@@ -1,4 +1,5 @@
-"""Request limits enforced before any handler runs: body size and JSON nesting depth.
+"""Request limits enforced before any handler runs: body size, JSON nesting depth, and no control
+characters in the path or query parameters.
 
 A pure ASGI middleware (no per-request objects beyond the body it must read anyway). A body over
 ``max_body_bytes`` is refused with 413 as soon as it is known to be too large (from
@@ -12,6 +13,7 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl
 
 import numpy as np
 import orjson
@@ -61,6 +63,22 @@ def too_deep(body: bytes, limit: int) -> bool:
     return json_depth(body) > limit
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _control_characters(scope: Scope) -> str | None:
+    """The query parameter (or ``path``) holding a control character, which no id, name or
+    filter of ours may contain (and PostgreSQL cannot even store a NUL), else None."""
+    if _CONTROL.search(scope.get("path", "")):
+        return "path"
+    query = scope.get("query_string", b"")
+    if query:
+        for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+            if _CONTROL.search(name) or _CONTROL.search(value):
+                return _CONTROL.sub("?", name)[:64] or "query"
+    return None
+
+
 class LimitsMiddleware:
     """Refuse oversized and too deeply nested request bodies with a clear 4xx."""
 
@@ -70,7 +88,15 @@ class LimitsMiddleware:
         self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        bad = _control_characters(scope)
+        if bad is not None:
+            detail = f"{bad}: contains a NUL or another control character"
+            await self._refuse(send, 422, detail, field=bad)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
@@ -121,9 +147,9 @@ class LimitsMiddleware:
             "split it (e.g. bulk events in several calls)"
         )
 
-    async def _refuse(self, send: Send, status: int, detail: str) -> None:
+    async def _refuse(self, send: Send, status: int, detail: str, field: str = "body") -> None:
         error = "payload_too_large" if status == 413 else "invalid_input"
-        payload = orjson.dumps({"error": error, "field": "body", "detail": detail})
+        payload = orjson.dumps({"error": error, "field": field, "detail": detail})
         await send(
             {
                 "type": "http.response.start",

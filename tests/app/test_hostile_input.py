@@ -142,6 +142,13 @@ def test_odd_and_injected_ids_are_refused_naming_the_field(limited: Service, bad
     assert http.get("/v1/offers/fibre").json()["channels"] == ["web"]  # no partial write
 
 
+def test_control_characters_in_query_or_path_are_422(limited: Service) -> None:
+    query = limited.client.get("/v1/offers", params={"channel": "web\x00"})
+    assert query.status_code == 422 and query.json()["field"] == "channel"
+    path = limited.client.get("/v1/customers/C%001")
+    assert path.status_code == 422 and path.json()["field"] == "path"
+
+
 def _operations_checked(service: Service, examples: int) -> list[str]:
     import hypothesis
     import schemathesis
