@@ -135,8 +135,8 @@ def test_odd_and_injected_ids_are_refused_naming_the_field(limited: Service, bad
     assert event.status_code == 422 and event.json()["field"] == "id"
     put = http.put(f"/v1/customers/{quote(bad, safe='')}", json=make_customer())
     assert put.status_code in (404, 422), put.text  # a "/" in the id leaves the route: 404
-    if put.status_code == 422:
-        assert put.json()["field"] == "customer_id"
+    if put.status_code == 422:  # control characters are refused before routing: "path"
+        assert put.json()["field"] in ("customer_id", "path")
     offer = http.put("/v1/offers/fibre", json=make_offer(channels=["web", bad]))
     assert offer.status_code == 422 and offer.json()["field"].startswith("channels[1]")
     assert http.get("/v1/offers/fibre").json()["channels"] == ["web"]  # no partial write
