@@ -5,14 +5,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from typing import TYPE_CHECKING
 
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .auth import KeyRing
 
 __all__ = ["main"]
 
@@ -49,7 +54,9 @@ def _serve(args: argparse.Namespace) -> int:
         host = "localhost" if args.host in ("0.0.0.0", "127.0.0.1") else args.host
         print(f"nbo serving on http://{host}:{args.port}  (docs: /docs)", flush=True)
         print(f"pages: http://{host}:{args.port}/dashboard  /agent  /demo/web", flush=True)
-        print(f"admin key: {admin_key}", flush=True)
+        # the key itself only for the demo: otherwise stdout ends up in logs
+        where = "NBO_ADMIN_KEY" if settings.admin_key else str(settings.data_dir / "admin.key")
+        print(f"admin key: {admin_key if args.demo else 'in ' + where}", flush=True)
         uvicorn.run(
             "app.main:create_app",
             factory=True,
@@ -110,7 +117,8 @@ async def _run_learner(settings: Settings, *, consumer: str) -> int:
     return 0
 
 
-def _keys(args: argparse.Namespace) -> int:
+def _keyring() -> KeyRing:
+    """The key table of the configured database (migrated first: it may be a new one)."""
     from decisioning import make_engine, migrate
 
     from .auth import KeyRing
@@ -120,14 +128,61 @@ def _keys(args: argparse.Namespace) -> int:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.effective_database_url())
     migrate(engine)
-    ring = KeyRing(engine, settings.effective_admin_key())
+    return KeyRing(engine, settings.effective_admin_key())
+
+
+def _keys_create(args: argparse.Namespace) -> int:
+    from decisioning import InvalidInput
+
     try:
-        key_id, key = ring.create(args.role)
-    except ValueError as exc:
-        print(str(exc), file=sys.stderr)
+        key_id, key = _keyring().create(args.role)
+    except InvalidInput as exc:
+        print(exc.problem, file=sys.stderr)
         return 2
     print(key)
     print(f"key id {key_id}, role {args.role}", file=sys.stderr)
+    return 0
+
+
+def _keys_list(args: argparse.Namespace) -> int:
+    """One line per key: id, role, created, revoked; never the key or its hash."""
+    infos = _keyring().list(include_revoked=not args.active)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "key_id": i.key_id,
+                        "role": i.role,
+                        "created_at": i.created_at.isoformat() if i.created_at else None,
+                        "revoked": i.revoked,
+                    }
+                    for i in infos
+                ]
+            )
+        )
+        return 0
+    print(f"{'KEY ID':<18} {'ROLE':<9} {'CREATED':<25} REVOKED")
+    for info in infos:
+        created = info.created_at.isoformat(timespec="seconds") if info.created_at else "-"
+        print(f"{info.key_id:<18} {info.role:<9} {created:<25} {'yes' if info.revoked else 'no'}")
+    return 0
+
+
+def _keys_revoke(args: argparse.Namespace) -> int:
+    from decisioning import InvalidInput, NotFound
+
+    ring = _keyring()
+    try:
+        info = ring.revoke(args.key_id)
+    except (InvalidInput, NotFound) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    print(
+        f"revoked {info.key_id} (role {info.role}); running services refuse it within "
+        f"{Settings().auth_cache_s:g} s",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -149,7 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key with a role")
     create.add_argument("--role", required=True)
-    create.set_defaults(func=_keys)
+    create.set_defaults(func=_keys_create)
+    listing = keys_sub.add_parser("list", help="list keys: id, role, created, revoked")
+    listing.add_argument("--active", action="store_true", help="leave revoked keys out")
+    listing.add_argument("--json", action="store_true", help="one JSON array")
+    listing.set_defaults(func=_keys_list)
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id (see keys list)")
+    revoke.add_argument("key_id")
+    revoke.set_defaults(func=_keys_revoke)
     return parser
 
 

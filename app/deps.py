@@ -1,21 +1,48 @@
-"""FastAPI dependencies: the runtime's parts, and the role check (the only HTTPException raiser)."""
+"""FastAPI dependencies: the runtime's parts, and the role check (the only HTTPException raiser).
+
+A request authenticates with ``Authorization: Bearer <key>`` (every API client) or with the
+session cookie the pages get from ``POST /v1/session``. A cookie is sent by the browser on its own,
+so a request authenticated by it with an unsafe method (POST, PUT, PATCH, DELETE) must also carry
+the session's CSRF token in ``X-CSRF-Token``: a page on another site cannot read that token.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from decisioning import Decider, SqlCatalogue
 
+from .auth import Identity, KeyRing, Session, SessionSigner
 from .runtime import Runtime
 
-__all__ = ["DeciderDep", "RuntimeDep", "SqlCatalogueDep", "require_role"]
+__all__ = [
+    "CSRF_HEADER",
+    "SESSION_COOKIE",
+    "AuthDep",
+    "DeciderDep",
+    "RuntimeDep",
+    "SessionsDep",
+    "SqlCatalogueDep",
+    "authenticate",
+    "require_role",
+]
+
+SESSION_COOKIE = "nbo_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 _bearer = HTTPBearer(auto_error=False, description="An nbo API key")
+_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="The pages' session (POST /v1/session); unsafe methods also need X-CSRF-Token",
+)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -34,30 +61,67 @@ def get_sql_catalogue(runtime: RuntimeDep) -> SqlCatalogue:
     return runtime.catalogue.source
 
 
+def get_sessions(request: Request) -> SessionSigner:
+    signer: SessionSigner = request.app.state.sessions
+    return signer
+
+
 DeciderDep = Annotated[Decider, Depends(get_decider)]
 SqlCatalogueDep = Annotated[SqlCatalogue, Depends(get_sql_catalogue)]
+SessionsDep = Annotated[SessionSigner, Depends(get_sessions)]
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(401, detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+async def session_of(keyring: KeyRing, signer: SessionSigner, cookie: str) -> Session | None:
+    """The valid session in ``cookie``: signed by us, not expired, its key not revoked."""
+    session = signer.read(cookie)
+    if session is None:
+        return None
+    identity = await asyncio.to_thread(keyring.identity_of, session.key_id)
+    return session if identity is not None and identity.role == session.role else None
+
+
+async def authenticate(
+    request: Request,
+    runtime: RuntimeDep,
+    signer: SessionsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Identity:
+    """Who is calling: a Bearer key, else a session cookie (with its CSRF token when unsafe)."""
+    if credentials is not None and credentials.credentials:
+        identity = await asyncio.to_thread(runtime.keyring.identify, credentials.credentials)
+        if identity is None:
+            raise _unauthorized("unknown or revoked API key")
+        return identity
+    if cookie:
+        session = await session_of(runtime.keyring, signer, cookie)
+        if session is None:
+            raise _unauthorized("the session has expired or its key was revoked: sign in again")
+        if request.method not in SAFE_METHODS:
+            token = request.headers.get(CSRF_HEADER, "")
+            if not token or not hmac.compare_digest(token.encode(), session.csrf.encode()):
+                raise HTTPException(
+                    403, f"missing or wrong {CSRF_HEADER} header (needed with a session cookie)"
+                )
+        return Identity(session.key_id, session.role)
+    raise _unauthorized("missing API key: send Authorization: Bearer <key>")
+
+
+AuthDep = Annotated[Identity, Depends(authenticate)]
 
 
 def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, str]]:
-    """A dependency that admits a Bearer key with one of ``roles`` (admin is always admitted)."""
+    """A dependency that admits a key with one of ``roles`` (admin is always admitted)."""
 
-    async def check(
-        runtime: RuntimeDep,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-    ) -> str:
-        if credentials is None or not credentials.credentials:
+    async def check(identity: AuthDep) -> str:
+        if identity.role != "admin" and identity.role not in roles:
             raise HTTPException(
-                401,
-                "missing API key: send Authorization: Bearer <key>",
-                headers={"WWW-Authenticate": "Bearer"},
+                403, f"role {identity.role!r} may not do this; needs {' or '.join(roles)}"
             )
-        role = await asyncio.to_thread(runtime.keyring.role_of, credentials.credentials)
-        if role is None:
-            raise HTTPException(
-                401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if role != "admin" and role not in roles:
-            raise HTTPException(403, f"role {role!r} may not do this; needs {' or '.join(roles)}")
-        return role
+        return identity.role
 
     return check

@@ -1,4 +1,8 @@
-"""The only place where errors become HTTP responses: ``{error, field, detail}``."""
+"""The only place where errors become HTTP responses: ``{error, field, detail}``.
+
+Database failures (connection refused or lost, pool exhausted, disk full) become 503 with the
+database's own one-line reason and ``Retry-After``: the write did not happen and may be retried.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from decisioning import Conflict, DecisionError, InvalidInput, NotFound, Unavailable
@@ -14,7 +21,32 @@ from feature_store import StoreError
 
 from .observability import ERRORS
 
-__all__ = ["install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "ErrorView", "install_error_handlers"]
+
+
+class ErrorView(BaseModel):
+    """Every error answer: what went wrong, which field (when one is to blame), and why."""
+
+    error: str
+    field: str | None
+    detail: Any
+    problems: list[dict[str, Any]] | None = None
+    """For invalid input: every problem found, ``{field, problem}`` (at most 20)."""
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorView, "description": description}
+    for status, description in (
+        (401, "missing, unknown or revoked API key or session"),
+        (403, "the key's role may not do this (or a missing CSRF token)"),
+        (404, "not found"),
+        (409, "conflicts with what is stored"),
+        (413, "body larger than NBO_MAX_BODY_BYTES"),
+        (422, "invalid input: names the field and the problem"),
+        (503, "a store is unreachable; retry after Retry-After seconds"),
+    )
+}
+"""Declared on every ``/v1`` operation, so the OpenAPI document describes real error bodies."""
 
 _STATUS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotFound, 404, "not_found"),
@@ -73,13 +105,35 @@ async def _domain(_: Request, exc: Exception) -> JSONResponse:
     raise exc
 
 
+async def _database(_: Request, exc: Exception) -> JSONResponse:
+    ERRORS.labels("503").inc()
+    reason = str(getattr(exc, "orig", None) or exc.__class__.__name__).strip().splitlines()
+    detail = (
+        "the database is unavailable, nothing was written; retry later "
+        f"(decisions go on from the cached catalogue): {reason[0] if reason else 'unknown'}"
+    )
+    return JSONResponse(
+        status_code=503,
+        content=_body("database_unavailable", None, detail),
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     ERRORS.labels(str(exc.status_code)).inc()
-    names = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+    names = {
+        400: "bad_request",
+        401: "unauthorized",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "payload_too_large",
+    }
+    field = "body" if exc.status_code in (400, 413) else None
     return JSONResponse(
         status_code=exc.status_code,
-        content=_body(names.get(exc.status_code, "error"), None, exc.detail),
+        content=_body(names.get(exc.status_code, "error"), field, exc.detail),
         headers=getattr(exc, "headers", None),
     )
 
@@ -89,3 +143,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(DecisionError, _domain)
     app.add_exception_handler(StoreError, _domain)
+    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+        app.add_exception_handler(database_error, _database)

@@ -4,24 +4,33 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from .errors import install_error_handlers
+from decisioning import InvalidInput
+
+from .auth import SessionSigner, install_log_redaction
+from .deps import AuthDep
+from .errors import ERROR_RESPONSES, install_error_handlers
+from .limits import LimitsMiddleware
 from .routers import (
     customers,
     decisions,
     events,
     export,
     health,
+    keys,
     metrics,
     model_versions,
     offers,
     outbound,
     policies,
     prometheus,
+    session,
     triggers,
 )
 from .runtime import Runtime
@@ -35,12 +44,70 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0] if route.tags else 'nbo'}-{route.name}"
 
 
+def _feature_limit(settings: Settings) -> Any:
+    """A check of ``PUT /v1/customers/{id}``: at most ``max_features`` features per customer
+    (run after auth, before the body is validated; FastAPI has parsed the JSON already)."""
+
+    async def check(request: Request, identity: AuthDep) -> None:
+        if request.method != "PUT" or identity.role not in ("channel", "marketer", "admin"):
+            return  # other roles get their 403 from the route itself
+        try:
+            body = await request.json()
+        except ValueError:
+            return  # the body's own validation names the problem
+        features = body.get("features") if isinstance(body, dict) else None
+        if isinstance(features, dict) and len(features) > settings.max_features:
+            raise InvalidInput(
+                "features",
+                f"{len(features)} features; a customer may have at most "
+                f"{settings.max_features} (NBO_MAX_FEATURES)",
+            )
+
+    return check
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, with our error body (``ErrorView``) on every ``/v1`` operation
+    instead of FastAPI's default 422 shape, which nbo never sends."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    for path, operations in schema.get("paths", {}).items():
+        if not path.startswith("/v1"):
+            continue
+        for operation in operations.values():
+            responses = operation.setdefault("responses", {})
+            for status in ERROR_RESPONSES:
+                entry = responses.setdefault(str(status), {})
+                entry.setdefault("description", ERROR_RESPONSES[status]["description"])
+                entry["content"] = {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/ErrorView"}}
+                }
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    app.openapi_schema = schema
+    return schema
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        install_log_redaction(settings.effective_admin_key())
         runtime = await Runtime.open(settings)
+        runtime.keyring.ttl_s = settings.auth_cache_s
+        runtime.keyring.stale_s = settings.auth_stale_s
+        app.state.sessions = SessionSigner(
+            settings.session_secret or settings.effective_admin_key(),
+            ttl_s=settings.session_ttl_s,
+        )
         runtime.start_background(learner=settings.embedded_learner)
         app.state.runtime = runtime
         try:
@@ -54,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
+        responses={},
     )
     install_error_handlers(app)
     if settings.cors_origins:
@@ -64,9 +132,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             max_age=600,
         )
+    # outermost: refuse oversized or absurdly nested bodies before anything reads them
+    app.add_middleware(
+        LimitsMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
     for module in (
         offers,
-        customers,
         decisions,
         events,
         triggers,
@@ -75,9 +148,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics,
         model_versions,
         export,
+        keys,
+        session,
         health,
         prometheus,
     ):
         app.include_router(module.router)
+    app.include_router(customers.router, dependencies=[Depends(_feature_limit(settings))])
     install_web(app)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

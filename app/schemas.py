@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 __all__ = [
     "AckBody",
@@ -78,7 +78,8 @@ class OfferView(OfferBody):
 
 
 class CustomerBody(Strict):
-    features: Annotated[dict[Name, FeatureValue], Field(max_length=500)]
+    features: Annotated[dict[Name, FeatureValue], Field(max_length=10_000)]
+    """At most ``NBO_MAX_FEATURES`` (default 500); 10,000 is the hard ceiling of that setting."""
     consent: dict[Name, StrictBool] | None = None
 
 
@@ -223,7 +224,18 @@ class LearningMetrics(BaseModel):
 EventType = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 """Lower snake case: event types become feature names (``purchase_count_24h``)."""
 EventScalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=256)]
-StreamId = Annotated[str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$")]
+
+
+def _stream_id_in_range(value: str) -> str:
+    """Both halves of a Redis stream id are unsigned 64-bit numbers (Redis refuses more)."""
+    if any(int(part) >= 2**64 for part in value.split("-")):
+        raise ValueError("each half of a stream id must be below 2**64")
+    return value
+
+
+StreamId = Annotated[
+    str, Field(pattern=r"^[0-9]{1,20}-[0-9]{1,20}$"), AfterValidator(_stream_id_in_range)
+]
 
 
 class EventBody(Strict):

@@ -57,6 +57,24 @@ class Settings(BaseSettings):
     """The date scan emits ``contract_end`` for contracts ending within this many days."""
     seed: int | None = None
     """Seed of the policy's random generator (reproducible runs); unset: random."""
+    auth_cache_s: float = Field(default=2.0, gt=0, le=10)
+    """How long a process trusts its last SQL answer about a key: the longest a revoked key
+    (or a session of it) keeps working."""
+    auth_stale_s: float = Field(default=300.0, ge=0)
+    """With the database unreachable, keys valid when last checked keep working this long."""
+    session_secret: str | None = None
+    """Signs the pages' session cookies; unset: derived from the admin key (same on every
+    worker; changing either ends every session)."""
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, le=30 * 86400)
+    """A page session lasts this long after sign-in."""
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    """Largest request body accepted; larger: 413."""
+    max_json_depth: int = Field(default=32, ge=4, le=1000)
+    """Deepest nesting of arrays and objects accepted in a JSON body; deeper: 422."""
+    max_features: int = Field(default=500, ge=1, le=10_000)
+    """Most features one customer profile may have (``PUT /v1/customers/{id}``); more: 422."""
+    max_offers: int = Field(default=1000, ge=1, le=100_000)
+    """Most offers and service actions in the catalogue (active or not); one more: 409."""
 
     @field_validator("key_prefix")
     @classmethod

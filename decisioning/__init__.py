@@ -10,6 +10,7 @@ from .aggregates import aggregate_features
 from .catalogue import Catalogue, SqlCatalogue
 from .database import make_engine, migrate, normalise_url
 from .errors import (
+    CatalogueFull,
     Conflict,
     CustomerNotFound,
     DecisionError,
@@ -40,6 +41,7 @@ from .triggers import SqlTriggers, Trigger, TriggerBook
 __all__ = [
     "OPS",
     "Catalogue",
+    "CatalogueFull",
     "Conflict",
     "CustomerNotFound",
     "Decider",

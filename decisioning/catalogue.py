@@ -12,10 +12,10 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, func, insert, select, update
 
 from .contact_policy import ContactPolicy
-from .errors import OfferNotFound
+from .errors import CatalogueFull, OfferNotFound
 from .offers import Offer
 from .tables import offers as offers_table
 
@@ -31,13 +31,21 @@ class SqlCatalogue:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def put(self, offer_id: str, body: Mapping[str, Any]) -> bool:
-        """Create or replace an offer; returns True when it was created."""
+    def put(self, offer_id: str, body: Mapping[str, Any], *, max_offers: int | None = None) -> bool:
+        """Create or replace an offer; returns True when it was created.
+
+        A new offer beyond ``max_offers`` raises :class:`CatalogueFull` (two concurrent creates
+        may both pass the count: the limit protects memory and decision cost, not a quota).
+        """
         Offer.from_body(offer_id, body)  # validates rules before anything is written
         with self._engine.begin() as conn:
             exists = conn.execute(
                 select(offers_table.c.offer_id).where(offers_table.c.offer_id == offer_id)
             ).first()
+            if exists is None and max_offers is not None:
+                count = conn.execute(select(func.count()).select_from(offers_table)).scalar_one()
+                if count >= max_offers:
+                    raise CatalogueFull(offer_id, max_offers)
             if exists:
                 conn.execute(
                     update(offers_table)

@@ -11,13 +11,15 @@
     ├── InvalidInput(field, problem)
     │   └── OfferNotInDecision
     ├── Conflict
-    │   └── OutcomeConflict
+    │   ├── OutcomeConflict
+    │   └── CatalogueFull
     └── Unavailable           (a store we need is down; retry later)
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CatalogueFull",
     "Conflict",
     "CustomerNotFound",
     "DecisionError",
@@ -100,6 +102,15 @@ class OutcomeConflict(Conflict):
         )
         self.field = "outcome"
         self.previous = previous
+
+
+class CatalogueFull(Conflict):
+    def __init__(self, offer_id: str, limit: int) -> None:
+        super().__init__(
+            f"cannot add offer {offer_id!r}: the catalogue already holds its limit of {limit} "
+            "offers (NBO_MAX_OFFERS); delete or reuse one"
+        )
+        self.field = "offer_id"
 
 
 class Unavailable(DecisionError):

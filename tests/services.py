@@ -94,7 +94,12 @@ class _ThreadedServer(uvicorn.Server):
 
 @contextmanager
 def run_service(
-    redis_url: str, database_url: str, data_dir: Path, **overrides: Any
+    redis_url: str,
+    database_url: str,
+    data_dir: Path,
+    *,
+    log_level: str = "warning",
+    **overrides: Any,
 ) -> Iterator[Service]:
     prefix = f"t{uuid.uuid4().hex[:10]}"
     admin_key = f"admin-{uuid.uuid4().hex}"
@@ -107,7 +112,7 @@ def run_service(
         **overrides,
     )
     app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level=log_level, lifespan="on")
     server = _ThreadedServer(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -8,9 +8,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from decisioning import DecisionRequest
+from decisioning import DecisionNotFound, DecisionRequest
 
-from ..deps import DeciderDep, require_role
+from ..deps import DeciderDep, RuntimeDep, require_role
 from ..observability import DECISION_SECONDS, DECISIONS, OUTCOMES
 from ..schemas import DecisionBody, DecisionView, OutcomeBody, OutcomeView
 
@@ -43,12 +43,24 @@ async def decide(
     return DecisionView.model_validate(asdict(result))
 
 
-@router.post(
-    "/{decision_id}/outcomes", status_code=202, response_model=OutcomeView, dependencies=[Channel]
-)
+@router.post("/{decision_id}/outcomes", status_code=202, response_model=OutcomeView)
 async def record_outcome(
-    decision_id: DecisionId, body: OutcomeBody, decider: DeciderDep
+    decision_id: DecisionId,
+    body: OutcomeBody,
+    decider: DeciderDep,
+    runtime: RuntimeDep,
+    role: Annotated[str, Channel],
 ) -> OutcomeView:
+    if role == "web":
+        # a web key sits in a public page: it may answer for web decisions only, not for
+        # decisions made by the call centre or outbound jobs (whose ids it could have seen)
+        logged = await runtime.store.decisions.get(decision_id)
+        if logged is None:
+            raise DecisionNotFound(decision_id)
+        if logged.get("channel") != "web":
+            raise HTTPException(
+                403, "a web key may only report outcomes of decisions made for the web channel"
+            )
     receipt = await decider.record_outcome(decision_id, body.offer_id, body.outcome, body.value)
     OUTCOMES.labels(body.outcome, receipt.status).inc()
     return OutcomeView.model_validate(asdict(receipt))

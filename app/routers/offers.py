@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
@@ -25,7 +26,11 @@ async def put_offer(
     catalogue: SqlCatalogueDep,
     response: Response,
 ) -> OfferView:
-    created = await asyncio.to_thread(catalogue.put, offer_id, body.model_dump(mode="json"))
+    created = await asyncio.to_thread(
+        partial(catalogue.put, max_offers=runtime.settings.max_offers),
+        offer_id,
+        body.model_dump(mode="json"),
+    )
     await runtime.catalogue_changed()
     response.status_code = 201 if created else 200
     return OfferView(offer_id=offer_id, **body.model_dump(mode="json"))

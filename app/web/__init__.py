@@ -1,8 +1,10 @@
 """The web pages of nbo: the analysts' dashboard, the agent desktop and the embeddable offers.
 
 The pages are static HTML, CSS and vanilla JavaScript (no build step, nothing from a CDN). They are
-served without auth; in the browser they ask for an API key, keep it in ``sessionStorage`` and call
-the ``/v1`` JSON API with ``Authorization: Bearer <key>``, as any other client does.
+served without auth; in the browser they ask for an API key once and exchange it for a session
+cookie (``POST /v1/session``: HttpOnly, SameSite=Strict, Secure over https), then call the ``/v1``
+JSON API with that cookie and, for writes, the session's CSRF token in ``X-CSRF-Token``. The key is
+not kept by the page. The embeddable snippet on other sites uses a ``web`` key as a Bearer token.
 """
 
 from __future__ import annotations

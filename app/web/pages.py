@@ -1,4 +1,4 @@
-"""The HTML pages: static files whose scripts call the ``/v1`` API with the user's key."""
+"""The HTML pages: static files whose scripts call the ``/v1`` API with the user's session."""
 
 from __future__ import annotations
 

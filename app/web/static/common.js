@@ -1,7 +1,6 @@
-// Shared by the dashboard and the agent desktop: DOM building, the API client with its key,
+// Shared by the dashboard and the agent desktop: DOM building, the API client with its session,
 // the sign-in form, number formatting, and small SVG charts. No framework, no build step.
 
-const KEY_STORAGE = "nbo.apiKey";
 const SVG_NS = "http://www.w3.org/2000/svg";
 
 /** Chart colours (the same as the --model, --control, --good and --bad CSS variables). */
@@ -84,6 +83,12 @@ export function humanize(name) {
 
 // ---------------------------------------------------------------- API client
 
+// The pages sign in with a key once: POST /v1/session answers with an HttpOnly session cookie
+// (which this script cannot read) and a CSRF token, kept in memory only and sent as X-CSRF-Token
+// with every write. The key itself is never stored in the browser.
+const LEGACY_KEY_STORAGE = "nbo.apiKey";
+let session = null;
+
 export class ApiError extends Error {
   constructor(status, message, body) {
     super(message);
@@ -92,19 +97,27 @@ export class ApiError extends Error {
   }
 }
 
-export function storedKey() {
-  return sessionStorage.getItem(KEY_STORAGE);
+/** The signed-in session ({key_id, role, csrf_token, expires_at}), or null. */
+export function currentSession() {
+  return session;
 }
 
-export function signOut() {
-  sessionStorage.removeItem(KEY_STORAGE);
+/** Sign out: the server forgets the cookie; the page reloads to its sign-in form. */
+export async function signOut() {
+  try {
+    await api("/v1/session", { method: "DELETE" });
+  } catch {
+    // an expired session is signed out already
+  }
+  session = null;
   location.reload();
 }
 
-/** Call the /v1 API with the signed-in key; throws ApiError with the server's message. */
+/** Call the /v1 API with the session cookie; throws ApiError with the server's message. */
 export async function api(path, { method = "GET", body } = {}) {
-  const headers = { Authorization: `Bearer ${storedKey() || ""}` };
+  const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (method !== "GET" && session) headers["X-CSRF-Token"] = session.csrf_token;
   let response;
   try {
     response = await fetch(path, {
@@ -112,10 +125,12 @@ export async function api(path, { method = "GET", body } = {}) {
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      credentials: "same-origin",
     });
   } catch (err) {
     throw new ApiError(0, `nbo is unreachable (${err.message})`, null);
   }
+  if (response.status === 204) return null;
   const text = await response.text();
   let data = null;
   try {
@@ -131,13 +146,28 @@ export async function api(path, { method = "GET", body } = {}) {
   return data;
 }
 
+async function resumeSession() {
+  const current = await api("/v1/session");
+  session = current && current.signed_in ? current : null;
+  return session;
+}
+
 /**
- * Resolve with the API key, asking for one on a small form when this tab has none.
- * `check(key)` may throw ApiError to reject a key (401: unknown key, 403: wrong role).
+ * Resolve with the session, asking for a key on a small form when there is none.
+ * `check()` may throw ApiError to refuse the session (403: this key's role may not use the page);
+ * then the session is ended again and the form says why.
  */
-export function ensureKey({ title, role, check } = {}) {
-  const existing = storedKey();
-  if (existing) return Promise.resolve(existing);
+export async function ensureKey({ title, role, check } = {}) {
+  sessionStorage.removeItem(LEGACY_KEY_STORAGE); // older pages kept the key itself here
+  if (await resumeSession()) {
+    try {
+      if (check) await check();
+      return session;
+    } catch (err) {
+      if (!(err instanceof ApiError) || (err.status !== 401 && err.status !== 403)) throw err;
+      await endSession();
+    }
+  }
   return new Promise((resolve) => {
     const input = h("input", {
       type: "password",
@@ -158,8 +188,8 @@ export function ensureKey({ title, role, check } = {}) {
       h(
         "p",
         {},
-        `Paste an API key${role ? ` with the ${role} role` : ""}. It stays in this browser tab ` +
-          "(session storage) and is sent only as an Authorization header.",
+        `Paste an API key${role ? ` with the ${role} role` : ""}. It is exchanged for a session ` +
+          "cookie and not kept by this page.",
       ),
       h("label", { for: "api-key" }, "API key"),
       input,
@@ -173,13 +203,18 @@ export function ensureKey({ title, role, check } = {}) {
       if (!key) return;
       submit.disabled = true;
       error.textContent = "";
-      sessionStorage.setItem(KEY_STORAGE, key);
       try {
-        if (check) await check(key);
+        session = await api("/v1/session", { method: "POST", body: { key } });
+        input.value = "";
+        try {
+          if (check) await check();
+        } catch (err) {
+          await endSession();
+          throw err;
+        }
         backdrop.remove();
-        resolve(key);
+        resolve(session);
       } catch (err) {
-        sessionStorage.removeItem(KEY_STORAGE);
         error.textContent = keyProblem(err);
         input.select();
       } finally {
@@ -189,6 +224,15 @@ export function ensureKey({ title, role, check } = {}) {
     document.body.append(backdrop);
     input.focus();
   });
+}
+
+async function endSession() {
+  try {
+    await api("/v1/session", { method: "DELETE" });
+  } catch {
+    // nothing to end
+  }
+  session = null;
 }
 
 export function keyProblem(err) {

@@ -1,7 +1,8 @@
-// The demo shop: keeps a web key for this tab, loads the embeddable nbo-offers.js with it, and lets
-// you switch the signed-in shopper (which renders the placements again: each render is a decision).
+// The demo shop: signs in with a web key (a session cookie; the key is not kept), loads the
+// embeddable nbo-offers.js in session mode, and lets you switch the signed-in shopper (which
+// renders the placements again: each render is a decision).
 
-const KEY_STORAGE = "nbo.demoWebKey";
+let session = null;
 const CUSTOMERS = Array.from({ length: 12 }, (_, i) => `C${String(i + 1).padStart(5, "0")}`);
 const $ = (id) => document.getElementById(id);
 
@@ -41,13 +42,28 @@ function listen() {
   }
 }
 
-function loadSnippet(key) {
+async function sessionCall(method, body) {
+  const headers = { "Content-Type": "application/json" };
+  if (method !== "GET" && session) headers["X-CSRF-Token"] = session.csrf_token;
+  const response = await fetch("/v1/session", {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: "same-origin",
+    cache: "no-store",
+  });
+  const data = response.status === 204 ? null : await response.json().catch(() => null);
+  if (!response.ok) throw new Error((data && data.detail) || `${response.status}`);
+  return data;
+}
+
+function loadSnippet() {
   $("demo-key-form").hidden = true;
   $("demo-key-set").hidden = false;
   if (window.NBO) return window.NBO.render();
   const tag = document.createElement("script");
   tag.src = "/static/nbo-offers.js";
-  tag.dataset.nboKey = key;
+  tag.dataset.nboSession = "";
   tag.dataset.nboUrl = location.origin;
   document.body.append(tag);
 }
@@ -58,7 +74,7 @@ function askForKey() {
   $("demo-key").focus();
 }
 
-function start() {
+async function start() {
   showEmbedCode();
   listen();
   const select = $("demo-customer");
@@ -66,27 +82,36 @@ function start() {
   select.addEventListener("change", () => {
     for (const p of placements()) p.dataset.customerId = select.value;
     $("account").textContent = `Signed in as ${select.value}`;
-    if (window.NBO && sessionStorage.getItem(KEY_STORAGE)) window.NBO.render();
+    if (window.NBO && session) window.NBO.render();
   });
   $("account").textContent = `Signed in as ${select.value}`;
-  $("demo-key-form").addEventListener("submit", (event) => {
+  $("demo-key-form").addEventListener("submit", async (event) => {
     event.preventDefault();
     const key = $("demo-key").value.trim();
     if (!key) return;
-    sessionStorage.setItem(KEY_STORAGE, key);
+    try {
+      session = await sessionCall("POST", { key });
+    } catch (err) {
+      $("demo-key-error").textContent = `That key was not accepted (${err.message}).`;
+      return;
+    }
+    $("demo-key").value = "";
+    $("demo-key-error").textContent = "";
     if (window.NBO) {
-      // the snippet read its key when it loaded: load the page again with the new one
+      // the snippet keeps the session's CSRF token: load the page again for the new session
       location.reload();
       return;
     }
-    loadSnippet(key);
+    loadSnippet();
   });
-  $("demo-key-change").addEventListener("click", () => {
-    sessionStorage.removeItem(KEY_STORAGE);
+  $("demo-key-change").addEventListener("click", async () => {
+    await sessionCall("DELETE").catch(() => null);
+    session = null;
     askForKey();
   });
-  const key = sessionStorage.getItem(KEY_STORAGE);
-  if (key) loadSnippet(key);
+  const current = await sessionCall("GET").catch(() => null);
+  session = current && current.signed_in ? current : null;
+  if (session) loadSnippet();
   else askForKey();
 }
 

@@ -10,6 +10,8 @@
  * data-decline ("No thanks").
  *
  * The key is a `web` role key: it may only decide for the web channel, and report outcomes.
+ * On nbo's own origin a page may instead sign in (POST /v1/session) and load the script with
+ * data-nbo-session and no key: calls then go with the session cookie and its CSRF token.
  * A click on the call to action reports "accepted"; "No thanks" reports "declined" (the decision
  * itself is the impression). Each placement fires DOM events the page can listen to:
  * nbo:offer, nbo:empty, nbo:accepted, nbo:declined, nbo:error (detail: decision_id, offer...).
@@ -21,6 +23,8 @@
 
   var script = document.currentScript;
   var KEY = (script && script.getAttribute("data-nbo-key")) || "";
+  var SESSION = !KEY && !!script && script.hasAttribute("data-nbo-session");
+  var csrf = null;
   var BASE = ((script && script.getAttribute("data-nbo-url")) || (script ? new URL(script.src).origin : "")).replace(/\/+$/, "");
 
   var CSS = [
@@ -80,13 +84,33 @@
     }
   }
 
+  function session() {
+    // the CSRF token of the page's session; the cookie itself is HttpOnly and goes on its own
+    if (!csrf) {
+      csrf = fetch(BASE + "/v1/session", { credentials: "same-origin", cache: "no-store" }).then(function (r) {
+        if (!r.ok) throw new Error("nbo " + r.status + ": not signed in");
+        return r.json();
+      }).then(function (data) {
+        if (!data.signed_in) throw new Error("nbo: not signed in");
+        return data.csrf_token;
+      });
+      csrf.catch(function () { csrf = null; });
+    }
+    return csrf;
+  }
+
   function call(path, body) {
-    return fetch(BASE + path, {
-      method: "POST",
-      mode: "cors",
-      credentials: "omit",
-      headers: { Authorization: "Bearer " + KEY, "Content-Type": "application/json" },
-      body: JSON.stringify(body),
+    var headers = SESSION ? session().then(function (token) {
+      return { "X-CSRF-Token": token, "Content-Type": "application/json" };
+    }) : Promise.resolve({ Authorization: "Bearer " + KEY, "Content-Type": "application/json" });
+    return headers.then(function (h) {
+      return fetch(BASE + path, {
+        method: "POST",
+        mode: SESSION ? "same-origin" : "cors",
+        credentials: SESSION ? "same-origin" : "omit",
+        headers: h,
+        body: JSON.stringify(body),
+      });
     }).then(function (response) {
       return response.json().catch(function () { return null; }).then(function (data) {
         if (!response.ok) {
@@ -200,7 +224,7 @@
   }
 
   window.NBO = { render: renderAll, version: "1" };
-  if (!KEY) {
+  if (!KEY && !SESSION) {
     if (window.console) console.warn("[nbo] data-nbo-key is missing on the nbo-offers.js script tag");
     return;
   }

@@ -113,6 +113,67 @@ def test_a_wrong_key_or_role_is_refused_on_the_form(tab: Tab, pages_service: Ser
     assert page.evaluate("sessionStorage.getItem('nbo.apiKey')") is None
 
 
+# ---------------------------------------------------------------- session, CSRF, sign-out
+
+
+def test_sign_in_keeps_an_httponly_cookie_not_the_key(tab: Tab, pages_service: Service) -> None:
+    page = tab.page
+    key = pages_service.key_for("analyst")
+    tab.open("/dashboard")
+    sign_in(page, key)
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    session = cookies["nbo_session"]
+    assert session["httpOnly"] is True and session["sameSite"] == "Strict"
+    assert session["secure"] is False  # plain http in this test; Secure over https
+    assert key not in session["value"]
+    assert page.evaluate("document.cookie") == ""  # scripts cannot read it
+    stored = page.evaluate(
+        "JSON.stringify([Object.entries(sessionStorage), Object.entries(localStorage)])"
+    )
+    assert key not in stored
+
+    # a write with the cookie but without the CSRF token is refused before anything else
+    write = """async (token) => {
+        const headers = {'Content-Type': 'application/json'};
+        if (token) headers['X-CSRF-Token'] = token;
+        const r = await fetch('/v1/decisions', {method: 'POST', headers, credentials: 'same-origin',
+            body: JSON.stringify({customer_id: 'C00001', channel: 'web'})});
+        return [r.status, (await r.json()).detail];
+    }"""
+    status, detail = page.evaluate(write, None)
+    assert status == 403 and "X-CSRF-Token" in detail
+    token = page.evaluate("async () => (await (await fetch('/v1/session')).json()).csrf_token")
+    status, detail = page.evaluate(write, token)
+    assert status == 403 and "role 'analyst'" in detail  # past the CSRF check, stopped by role
+    tab.errors.clear()  # the two refusals above are logged by Chromium, on purpose
+    # a reload keeps the session: no sign-in form
+    page.reload()
+    expect(page.locator("#kpi-learned")).to_be_visible()
+    expect(page.locator(".login-backdrop")).to_have_count(0)
+
+    # sign out: the cookie is gone and the form is back
+    page.click("#sign-out")
+    expect(page.locator("#api-key")).to_be_visible()
+    assert "nbo_session" not in {c["name"] for c in page.context.cookies()}
+    tab.assert_clean()
+
+
+def test_agent_writes_carry_the_csrf_token(tab: Tab, pages_service: Service) -> None:
+    page = tab.page
+    tab.open("/agent")
+    sign_in(page, pages_service.key_for("channel"))
+    sent: list[dict[str, str]] = []
+    page.on(
+        "request",
+        lambda r: sent.append(r.headers) if r.method == "POST" and "/v1/" in r.url else None,
+    )
+    page.fill("#customer-id", "C00002")
+    page.press("#customer-id", "Enter")
+    expect(page.locator("#actions article.action").first).to_be_visible()
+    assert sent and all("x-csrf-token" in h and "authorization" not in h for h in sent)
+    tab.assert_clean()
+
+
 # ---------------------------------------------------------------- agent desktop
 
 
@@ -161,7 +222,7 @@ def test_agent_accepts_with_a_key_and_the_dashboard_counts_it(
     tab.shot("agent-complaint-declined")
     tab.assert_clean()
 
-    # the dashboard, in the same tab: the key is still in this tab's session storage
+    # the dashboard, in the same tab: the session cookie signs it in
     tab.open("/dashboard")
     row = page.locator(f'#offers tbody tr[data-offer-id="{offer_id}"]')
     expect(row.locator("td.accepted")).to_have_text("1")
@@ -353,3 +414,40 @@ def test_snippet_works_on_another_origin_allowed_by_cors(
             expect(placement).to_have_attribute("data-nbo-state", "accepted")
             wait_count(nbo, offer_id, "accepted", 1)
             tab.assert_clean()
+
+
+def test_another_site_cannot_write_with_the_session(
+    browser: Browser, pages_service: Service, tmp_path: Path, screenshots: Path
+) -> None:
+    """Signed in as admin, the user visits another site (same host, other port: same-site, so
+    the cookie is sent); its scripted and form POSTs to nbo are refused for want of the CSRF
+    token, and no key is made."""
+    site = tmp_path / "evil"
+    site.mkdir()
+    with other_site(site) as origin:
+        (site / "index.html").write_text(
+            "<!doctype html><html><head><meta charset='utf-8'><title>Win a phone</title>"
+            "<link rel='icon' href='data:,'></head><body>"
+            f"<form id='f' method='post' action='{pages_service.url}/v1/keys' "
+            'enctype=\'text/plain\' target=\'sink\'><input name=\'{"role":"admin","x":"\' '
+            "value='\"}'></form><iframe name='sink'></iframe><script>"
+            f"fetch('{pages_service.url}/v1/keys', {{method: 'POST', mode: 'no-cors', "
+            "credentials: 'include', headers: {'Content-Type': 'text/plain'}, "
+            "body: '{\"role\": \"admin\"}'}).finally(() => { document.title = 'sent'; "
+            "document.getElementById('f').submit(); });</script></body></html>"
+        )
+        with contextmanager(_tab)(browser, pages_service.url, screenshots) as tab:
+            tab.open("/dashboard")
+            sign_in(tab.page, pages_service.admin_key)
+            before = pages_service.client.get("/v1/keys").json()
+            with tab.page.expect_response(
+                lambda r: (
+                    r.request.method == "POST"
+                    and r.url.endswith("/v1/keys")
+                    and r.request.resource_type == "document"
+                )
+            ) as refused:
+                tab.page.goto(f"{origin}/index.html")
+            assert refused.value.status == 403
+            assert "X-CSRF-Token" in refused.value.text()
+            assert pages_service.client.get("/v1/keys").json() == before
