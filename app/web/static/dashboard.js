@@ -16,6 +16,7 @@ const state = {
   namesAt: 0,
   sort: { key: "impressions", asc: false },
   selected: null,
+  channels: [],
 };
 
 const $ = (id) => document.getElementById(id);
@@ -38,11 +39,12 @@ async function optional(path) {
 async function refresh() {
   if (document.hidden) return schedule();
   try {
-    const [metrics, models] = await Promise.all([api("/v1/metrics/learning"), optional("/v1/models")]);
+    const [metrics, models] = await Promise.all([api(metricsPath()), optional("/v1/models")]);
     if (Date.now() - state.namesAt > NAMES_EVERY_MS) {
       const offers = await optional("/v1/offers");
       if (Array.isArray(offers)) {
         state.names = Object.fromEntries(offers.map((o) => [o.offer_id, o.name]));
+        renderChannels([...new Set(offers.flatMap((o) => o.channels || []))].sort());
       }
       state.namesAt = Date.now();
     }
@@ -61,6 +63,27 @@ async function refresh() {
     $("live").textContent = "reconnecting…";
   }
   schedule();
+}
+
+// The filters: a channel or a time window makes the server answer from the SQL interaction
+// archive instead of the live counters (the response says which, in "source").
+function metricsPath() {
+  const params = new URLSearchParams();
+  const channel = $("filter-channel").value;
+  const hours = Number($("filter-window").value);
+  if (channel) params.set("channel", channel);
+  if (hours) params.set("since", new Date(Date.now() - hours * 3600 * 1000).toISOString());
+  const query = params.toString();
+  return query ? `/v1/metrics/learning?${query}` : "/v1/metrics/learning";
+}
+
+function renderChannels(channels) {
+  if (channels.join() === state.channels.join()) return;
+  state.channels = channels;
+  const select = $("filter-channel");
+  const current = select.value;
+  select.replaceChildren(h("option", { value: "" }, "all channels"), ...channels.map((c) => h("option", { value: c }, c)));
+  select.value = channels.includes(current) ? current : "";
 }
 
 function schedule() {
@@ -101,6 +124,13 @@ function renderKpis(m) {
   const lift = m.lift || {};
   setText("kpi-lift", lift.value === null || lift.value === undefined ? DASH : `${fixed(lift.value)}×`);
   setText("kpi-lift-sub", lift.ci_low === null || lift.ci_low === undefined ? "95% CI —" : `95% CI ${fixed(lift.ci_low)}–${fixed(lift.ci_high)}`);
+  const op = m.off_policy;
+  setText("kpi-offpolicy", op ? pct(op.snips.value) : DASH);
+  setText(
+    "kpi-offpolicy-sub",
+    op ? `95% CI ${pct(op.snips.ci_low)}–${pct(op.snips.ci_high)} · ${num(op.matched)} of ${num(op.control_decisions)} control decisions` : "no control decisions archived yet",
+  );
+  setText("filter-source", m.source === "archive" ? "from the interaction archive (resolved impressions, exact AUC)" : "live counters");
   setText("kpi-auc", fixed(m.auc, 3));
   setText("kpi-explore", pct(m.exploration_share));
   setText("kpi-learned", num(m.outcomes_learned));
@@ -278,6 +308,8 @@ function select(offerId) {
 function wire() {
   $("drivers-offer").addEventListener("change", (e) => select(e.target.value));
   $("offers-filter").addEventListener("input", () => renderTable(state.metrics?.offers || []));
+  $("filter-channel").addEventListener("change", refresh);
+  $("filter-window").addEventListener("change", refresh);
   $("offers-shown-only").addEventListener("change", () => renderTable(state.metrics?.offers || []));
   for (const th of document.querySelectorAll("#offers th.sortable")) {
     th.addEventListener("click", () => {

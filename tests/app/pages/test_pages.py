@@ -309,6 +309,24 @@ def test_dashboard_shows_learning_and_refreshes_live(
         expect(page.locator("#models table.versions tbody tr").first).to_be_visible()
         tab.shot("dashboard")
 
+        # the served model's off-policy estimate, from the archived control decisions
+        if busy_service.client.get("/v1/metrics/learning").json()["off_policy"]:
+            expect(page.locator("#kpi-offpolicy")).not_to_have_text("—")
+            expect(page.locator("#kpi-offpolicy-sub")).to_contain_text("control decisions")
+
+        # one channel: the figures come from the interaction archive, for that channel only
+        page.select_option("#filter-channel", "web")
+        expect(page.locator("#filter-source")).to_contain_text("archive")
+        web = busy_service.client.get("/v1/metrics/learning", params={"channel": "web"}).json()
+        assert web["source"] == "archive" and 0 < web["model"]["decisions"] < sent
+        expect(page.locator("#kpi-model-sub")).to_have_text(
+            f"accepted {web['model']['accepted']:,} of {web['model']['decisions']:,}",
+            timeout=10_000,  # the page polls every 4 s
+        )
+        tab.shot("dashboard-web-channel")
+        page.select_option("#filter-channel", "")
+        expect(page.locator("#filter-source")).to_have_text("live counters")
+
         # clicking an offer shows its drivers
         row = page.locator("#offers tbody tr").nth(2)
         row.click()
