@@ -94,7 +94,12 @@ class Runtime:
             max_connections=settings.redis_max_connections,
         )
         keys = Keys(prefix=settings.key_prefix, shards=settings.stream_shards)
-        store = FeatureStore.build(client, keys, events_history_skip=settings.events_history_skip)
+        store = FeatureStore.build(
+            client,
+            keys,
+            events_history_skip=settings.events_history_skip,
+            decision_log_ttl_s=settings.decision_log_ttl_s,
+        )
         catalogue = Catalogue(
             SqlCatalogue(engine),
             refresh_s=settings.catalogue_refresh_s,

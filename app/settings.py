@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     embedded_learner: bool = True
     """Run the learner inside the API process (one worker); off when learners run apart."""
     learner_checkpoint_s: float = Field(default=1.0, gt=0)
+    decision_log_ttl_s: int = Field(default=2 * 86400, ge=60)
+    """How long Redis keeps a decision for joining its outcomes (an offer's outcome window plus
+    a day, when longer). Redis memory is about rate x TTL x the bytes of one logged decision;
+    the SQL archive keeps the joined history for good."""
     learner_lease_s: float = Field(default=10.0, ge=0.5)
     """How long the active learner's lease lasts unrenewed: a standby takes over within it."""
     snapshot_refresh_s: float = Field(default=0.5, gt=0)

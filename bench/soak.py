@@ -19,9 +19,10 @@ on its own bundled Redis (or ``--redis-url`` with a fresh key prefix), then:
     python bench/soak.py --minutes 0.5 --probe-s 5 --sample-s 5   # a quick check
 
 Memory: the service's RSS should stay flat. Redis grows by design while decisions are made: each
-decision is logged for 14 days (outcomes are joined with it) and each customer keeps up to 500
-history entries; so for Redis the summary gives the bytes it grew per decision in each half of the
-run, which should stay about the same (a leak would make the second half dearer).
+decision is logged for NBO_DECISION_LOG_TTL_S (2 days: outcomes are joined with it) and each
+customer keeps up to 500 history entries; so for Redis the summary gives the bytes it grew per
+decision in each half of the run, which should stay about the same (a leak would make the second
+half dearer).
 
 The load generator runs on the same machine and shares its cores with the service and Redis, so
 "maximum rate" is the maximum of this whole machine, client included. Exit status 1 when the

@@ -84,13 +84,18 @@ class FeatureStore:
 
     @classmethod
     def build(
-        cls, client: Any, keys: Keys, *, events_history_skip: Iterable[str] = ("page_view",)
+        cls,
+        client: Any,
+        keys: Keys,
+        *,
+        events_history_skip: Iterable[str] = ("page_view",),
+        decision_log_ttl_s: int = 2 * 86400,
     ) -> FeatureStore:
         return cls(
             client=client,
             keys=keys,
             customers=RedisCustomers(client, keys),
-            decisions=RedisDecisionLog(client, keys),
+            decisions=RedisDecisionLog(client, keys, ttl_s=decision_log_ttl_s),
             models=RedisModelStore(client, keys),
             events=RedisEvents(client, keys, history_skip=events_history_skip),
             outbound=RedisOutbound(client, keys),

@@ -230,7 +230,7 @@ _LOG_SCRIPT = (
 class RedisDecisionLog:
     """Implements :class:`feature_store.base.DecisionLog` on Redis."""
 
-    def __init__(self, client: Any, keys: Keys, *, ttl_s: int = 14 * 86400) -> None:
+    def __init__(self, client: Any, keys: Keys, *, ttl_s: int = 2 * 86400) -> None:
         self._redis = client
         self._keys = keys
         self._ttl_s = ttl_s
