@@ -307,12 +307,15 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
                 own_dims=args.own_dims,
                 own_prior_variance=args.own_prior_variance,
                 half_life=args.half_life or None,
+                scale_numeric=args.scale_numeric,
             ),
             ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
             args.snapshot_every,
         )
     base_model: Any = (
-        RiverCrossModel() if args.baseline == "river" else BanditModel(own_dims=0, half_life=None)
+        RiverCrossModel()
+        if args.baseline == "river"
+        else BanditModel(own_dims=0, half_life=None, scale_numeric=args.scale_numeric)
     )
     eps = LearnerArm(
         base_model,
@@ -1017,7 +1020,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--control-share", type=float, default=0.02, help="nbo's control group")
     p.add_argument("--floor", type=float, default=0.02, help="nbo's uniform exploration floor")
     p.add_argument(
-        "--own-dims", type=int, default=96, help="nbo's BanditModel own_dims (0: shared part only)"
+        "--own-dims", type=int, default=32, help="nbo's BanditModel own_dims (0: shared part only)"
+    )
+    p.add_argument(
+        "--scale-numeric",
+        action="store_true",
+        help="both arms' BanditModel: numeric tokens scaled to unit RMS (scale_numeric=True)",
     )
     p.add_argument("--own-prior-variance", type=float, default=0.1, help="nbo's own_prior_variance")
     p.add_argument(
