@@ -120,6 +120,10 @@ class BanditModel:
         Outcomes after which old evidence counts half (``None``: never forget).
     scale_numeric
         Divide each numeric token by its running RMS, so it has a one-hot token's unit scale.
+    kalman_step
+        The shared part's step is the joint Kalman step ``v_shared (y - p) / (1 + h v_total)``,
+        which shrinks as evidence grows; off, the shared part moves the logit by its share of
+        the whole error ``y - p`` at every outcome, however much it already knows.
     seed
         Kept for a uniform API; the model itself is deterministic.
 
@@ -147,6 +151,7 @@ class BanditModel:
         own_prior_variance: float = 0.1,
         half_life: float | None = 20000.0,
         scale_numeric: bool = False,
+        kalman_step: bool = False,
         seed: int = 0,
     ) -> None:
         self.learning_rate = learning_rate
@@ -159,6 +164,7 @@ class BanditModel:
         self.own_prior_variance = own_prior_variance
         self.half_life = half_life
         self.scale_numeric = scale_numeric
+        self.kalman_step = kalman_step
         self.seed = seed
         self._intercept = _logit(prior_rate)
         self._rows: dict[str, int] = {BIAS: 0}
@@ -235,6 +241,7 @@ class BanditModel:
             "_cov": np.zeros((0, 0, 0)),
             "_since_decay": 0,
             "scale_numeric": False,
+            "kalman_step": False,
             "_numeric": np.zeros(rows, dtype=bool),
             "_sq_sum": np.zeros(rows),
             "_sq_n": np.zeros(rows),
@@ -569,6 +576,8 @@ class BanditModel:
         inv_prior = 1.0 / self.prior_variance
         max_precision = 1.0 / self.min_variance
         precondition = self.precondition
+        kalman = self.kalman_step and precondition
+        v_total = 0.0
         for t in range(n):
             lo, hi = blocks[t], blocks[t + 1]
             flat = flat_all[lo:hi]
@@ -600,7 +609,11 @@ class BanditModel:
                 if k >= 0:
                     share = v_shared / (v_shared + v_own)
                 variance *= cross
-                variance *= gradient * share * square_sums[t] / max(v_shared, 1e-12)
+                if kalman:  # the joint Kalman step: v_shared (y - p) / (1 + h v_total)
+                    v_total = v_shared + (v_own if k >= 0 else 0.0)
+                    variance *= gradient / (1.0 + h * v_total)
+                else:
+                    variance *= gradient * share * square_sums[t] / max(v_shared, 1e-12)
                 step = variance
             else:
                 step = gradient * cross
@@ -617,9 +630,14 @@ class BanditModel:
                 # direction (a rank-one update, in place)
                 # own_step = (1.0 - share) * gradient / (1.0 + h * v_own)
                 # theta -= lr * own_step * u;  Sigma -= u u' h / (1 + h v_own)
-                damp = 1.0 / (1.0 + h * v_own)
-                np.multiply(u, h * damp, out=g[:dims])
-                g[dims] = lr * (1.0 - share) * gradient * damp
+                if kalman:
+                    damp = 1.0 / (1.0 + h * v_total)
+                    np.multiply(u, h * damp, out=g[:dims])
+                    g[dims] = lr * gradient * damp
+                else:
+                    damp = 1.0 / (1.0 + h * v_own)
+                    np.multiply(u, h * damp, out=g[:dims])
+                    g[dims] = lr * (1.0 - share) * gradient * damp
                 own -= np.multiply.outer(g, u)
             if self.half_life:
                 self._since_decay += 1
@@ -690,6 +708,7 @@ class BanditModel:
             own_prior_variance=self.own_prior_variance,
             half_life=self.half_life,
             scale_numeric=self.scale_numeric,
+            kalman_step=self.kalman_step,
             seed=self.seed,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 import random
 from typing import Any
 
@@ -126,3 +127,25 @@ def test_numeric_tokens_are_scaled_to_unit_rms_in_the_model_and_the_snapshot() -
     offers = snapshot.encode_offers([{k: v for k, v in x.items() if k.startswith("offer.")}])
     mean, var = snapshot.score(context, offers)
     assert Snapshot.calibrated(mean, var)[0] == pytest.approx(model.predict_proba_one(x), rel=1e-9)
+
+
+def test_a_checkpoint_of_the_previous_model_loads_and_learns_on() -> None:
+    """Learners restart from pickled checkpoints: one written before the batch path (own part
+    grown with the tokens, no numeric statistics) must load, predict the same and learn."""
+    model = BanditModel(own_dims=32)
+    examples = _world(300, seed=21)
+    model.learn_pairs(*_split(examples))
+    state = pickle.loads(pickle.dumps(model.__getstate__()))  # its own arrays
+    for name in ("_numeric", "_sq_sum", "_sq_n", "scale_numeric", "kalman_step"):
+        del state[name]
+    used = len(model._rows)  # the previous model's own part covered only the tokens seen
+    state["_theta"] = state["_theta"][:, :used].copy()
+    state["_cov"] = state["_cov"][:, :used, :used].copy()
+    old = BanditModel.__new__(BanditModel)
+    old.__setstate__(state)
+    probe = examples[0][0]
+    assert old.predict_proba_one(probe) == pytest.approx(model.predict_proba_one(probe), rel=1e-9)
+    assert old.own_dims == 32 and old._cov.shape[1:] == (32, 32)
+    old.learn_pairs(*_split(examples[:50]))
+    model.learn_pairs(*_split(examples[:50]))
+    assert old.predict_proba_one(probe) == pytest.approx(model.predict_proba_one(probe), rel=1e-6)
