@@ -330,7 +330,7 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
                 own_prior_variance=args.own_prior_variance,
                 half_life=args.half_life or None,
                 scale_numeric=args.scale_numeric,
-                kalman_step=args.kalman_step,
+                learning_rate=args.learning_rate,
             ),
             ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
             args.snapshot_every,
@@ -1046,9 +1046,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--own-dims", type=int, default=32, help="nbo's BanditModel own_dims (0: shared part only)"
     )
     p.add_argument(
-        "--kalman-step",
-        action="store_true",
-        help="nbo's BanditModel: the joint Kalman step for the shared part (kalman_step=True)",
+        "--learning-rate", type=float, default=1.0, help="nbo's BanditModel learning_rate"
     )
     p.add_argument(
         "--scale-numeric",

@@ -136,7 +136,7 @@ def test_a_checkpoint_of_the_previous_model_loads_and_learns_on() -> None:
     examples = _world(300, seed=21)
     model.learn_pairs(*_split(examples))
     state = pickle.loads(pickle.dumps(model.__getstate__()))  # its own arrays
-    for name in ("_numeric", "_sq_sum", "_sq_n", "scale_numeric", "kalman_step"):
+    for name in ("_numeric", "_sq_sum", "_sq_n", "scale_numeric"):
         del state[name]
     used = len(model._rows)  # the previous model's own part covered only the tokens seen
     state["_theta"] = state["_theta"][:, :used].copy()
