@@ -236,6 +236,7 @@ class LearnerArm:
         self.version = 0
         self.snapshot: Snapshot = model.export(version=0)
         self.offers: list[dict[str, Any]] = []
+        self._attributes: list[dict[str, Any]] = []
         self._matrix: OfferMatrix | None = None
         self._by_channel: dict[int, OfferMatrix] = {}
         self._pending: list[Pending] = []
@@ -246,6 +247,10 @@ class LearnerArm:
 
     def set_offers(self, examples: list[dict[str, Any]]) -> None:
         self.offers = list(examples)
+        self._attributes = [
+            {k.removeprefix("offer."): v for k, v in o.items() if k.startswith("offer.")}
+            for o in self.offers
+        ]
         self._refresh()
 
     def _refresh(self) -> None:
@@ -270,14 +275,31 @@ class LearnerArm:
     def deliver(self, step: int) -> None:
         """Learn every outcome that has arrived by decision ``step``."""
         pending = self._pending
+        batch: list[Pending] = []
         while pending and pending[0].due <= step:
-            item = heapq.heappop(pending)
-            self.model.learn_one(item.context | self.offers[item.offer], item.accepted)
-            self.learned += 1
-            if self.learned % self.snapshot_every == 0:
+            batch.append(heapq.heappop(pending))
+            # learned in batches as the service's learner does (the same model as one at a
+            # time), cut where a snapshot is due
+            if (self.learned + len(batch)) % self.snapshot_every == 0:
+                self._learn(batch)
+                batch = []
                 self.version += 1
                 self.snapshot = self.model.export(version=self.version)
                 self._refresh()
+        self._learn(batch)
+
+    def _learn(self, batch: list[Pending]) -> None:
+        if not batch:
+            return
+        if isinstance(self.model, BanditModel):
+            offers = [self._attributes[item.offer] for item in batch]
+            self.model.learn_pairs(
+                [item.context for item in batch], offers, [item.accepted for item in batch]
+            )
+        else:
+            for item in batch:
+                self.model.learn_one(item.context | self.offers[item.offer], item.accepted)
+        self.learned += len(batch)
 
 
 def record_choice(
@@ -307,12 +329,16 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
                 own_dims=args.own_dims,
                 own_prior_variance=args.own_prior_variance,
                 half_life=args.half_life or None,
+                scale_numeric=args.scale_numeric,
+                learning_rate=args.learning_rate,
             ),
             ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
             args.snapshot_every,
         )
     base_model: Any = (
-        RiverCrossModel() if args.baseline == "river" else BanditModel(own_dims=0, half_life=None)
+        RiverCrossModel()
+        if args.baseline == "river"
+        else BanditModel(own_dims=0, half_life=None, scale_numeric=args.scale_numeric)
     )
     eps = LearnerArm(
         base_model,
@@ -1017,7 +1043,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--control-share", type=float, default=0.02, help="nbo's control group")
     p.add_argument("--floor", type=float, default=0.02, help="nbo's uniform exploration floor")
     p.add_argument(
-        "--own-dims", type=int, default=96, help="nbo's BanditModel own_dims (0: shared part only)"
+        "--own-dims", type=int, default=32, help="nbo's BanditModel own_dims (0: shared part only)"
+    )
+    p.add_argument(
+        "--learning-rate", type=float, default=1.0, help="nbo's BanditModel learning_rate"
+    )
+    p.add_argument(
+        "--scale-numeric",
+        action="store_true",
+        help="both arms' BanditModel: numeric tokens scaled to unit RMS (scale_numeric=True)",
     )
     p.add_argument("--own-prior-variance", type=float, default=0.1, help="nbo's own_prior_variance")
     p.add_argument(

@@ -101,6 +101,9 @@ class LearnerLoop:
     def _apply(self, records: list[Any]) -> int:
         state = self.state
         handled = 0
+        contexts: list[Any] = []
+        offers: list[dict[str, Any]] = []
+        outcomes: list[bool] = []
         for record in records:
             shard: int = record.shard
             stream_id: str = record.stream_id
@@ -113,7 +116,9 @@ class LearnerLoop:
                 if record.propensity is not None:
                     state.tracker.update(record.offer_id, record.propensity, accepted)
                 context, offer = record.parts()
-                state.model.learn_pair(context, offer, accepted)
+                contexts.append(context)
+                offers.append(offer)
+                outcomes.append(accepted)
                 state.learned += 1
                 state.accepted += int(accepted)
             else:
@@ -121,6 +126,8 @@ class LearnerLoop:
             state.positions[shard] = stream_id
             self._dirty = True
             handled += 1
+        # one call per batch: the model maps and scales the whole batch's tokens at once
+        state.model.learn_pairs(contexts, offers, outcomes)
         return handled
 
     async def checkpoint(self) -> None:

@@ -78,6 +78,9 @@ class Snapshot:
     own_dims: int = 0
     """Context tokens (row index below it) an own model covers; an offer with none: the prior."""
     own_prior_variance: float = 0.0
+    row_scale: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """(context tokens,) factor on each token's value before normalising (numerics: 1 / their
+    running RMS); empty: all 1."""
 
     @classmethod
     def empty(cls, *, prior_rate: float = 0.05, prior_variance: float = 1.0) -> Snapshot:
@@ -156,14 +159,20 @@ class Snapshot:
         rows: list[int] = []
         xs: list[float] = []
         unknown_sq = 0.0
-        for token, value in encode(context, normalise=True):
-            row = self.row_index.get(token)
+        get = self.row_index.get
+        for token, value in encode(context):
+            row = get(token)
             if row is None:
                 unknown_sq += value * value
             else:
                 rows.append(row)
                 xs.append(value)
         x = np.asarray(xs)
+        if len(self.row_scale):
+            x *= self.row_scale[rows]
+        norm_sq = float(x @ x) + unknown_sq
+        x /= np.sqrt(norm_sq)
+        unknown_sq /= norm_sq
         u = x @ self.weights[rows]
         s = (x * x) @ self.variances[rows]
         a = offers.values
@@ -243,6 +252,7 @@ class Snapshot:
             variances=self.variances.astype(np.float32),
             own_mean=self.own_mean.astype(np.float32),
             own_cov=self.own_cov.astype(np.float32),
+            row_scale=self.row_scale.astype(np.float32),
         )
         return buf.getvalue()
 
@@ -259,6 +269,9 @@ class Snapshot:
             own_cov = (
                 arrays["own_cov"].astype(np.float64) if "own_cov" in files else np.zeros((0, 0, 0))
             )
+            row_scale = (
+                arrays["row_scale"].astype(np.float64) if "row_scale" in files else np.zeros(0)
+            )
         return cls(
             version=int(meta["version"]),
             intercept=float(meta["intercept"]),
@@ -274,4 +287,5 @@ class Snapshot:
             own_cov=own_cov,
             own_dims=int(meta.get("own_dims", 0)),
             own_prior_variance=float(meta.get("own_prior_variance", 0.0)),
+            row_scale=row_scale,
         )

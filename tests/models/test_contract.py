@@ -152,7 +152,12 @@ def test_control_group_is_uniform_and_flagged() -> None:
 def test_numpy_model_matches_rivers_logistic_regression() -> None:
     """The fast model is river's SGD logistic regression over the same crosses, to float error."""
     fast = BanditModel(
-        learning_rate=0.5, prior_variance=1.0, precondition=False, own_dims=0, half_life=None
+        learning_rate=0.5,
+        prior_variance=1.0,
+        precondition=False,
+        own_dims=0,
+        half_life=None,
+        scale_numeric=False,  # river's reference sees the raw log1p values
     )
     reference = RiverCrossModel(learning_rate=0.5, prior_variance=1.0)
     examples = _examples(800, seed=7)
