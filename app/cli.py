@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from .auth import KeyRing
+    from .runtime import Runtime
 
 __all__ = ["main"]
 
@@ -97,10 +100,36 @@ def _learner(args: argparse.Namespace) -> int:
     if settings.redis_url is None:
         print("nbo learner needs REDIS_URL (the server nbo serve uses)", file=sys.stderr)
         return 2
-    return asyncio.run(_run_learner(settings, consumer=args.consumer))
+    return asyncio.run(
+        _run_until_signal(
+            settings,
+            f"nbo learner {args.consumer} running",
+            lambda runtime, stop: runtime.learn_forever(stop, args.consumer),
+        )
+    )
 
 
-async def _run_learner(settings: Settings, *, consumer: str) -> int:
+def _archiver(args: argparse.Namespace) -> int:
+    """More SQL archivers beside the one the active learner runs (one consumer group)."""
+    settings = Settings()
+    if settings.redis_url is None:
+        print("nbo archiver needs REDIS_URL (the server nbo serve uses)", file=sys.stderr)
+        return 2
+    return asyncio.run(
+        _run_until_signal(
+            settings,
+            f"nbo archiver {args.consumer} running",
+            lambda runtime, stop: runtime.new_archiver(args.consumer).run(stop),
+        )
+    )
+
+
+async def _run_until_signal(
+    settings: Settings,
+    banner: str,
+    work: Callable[[Runtime, asyncio.Event], Awaitable[None]],
+) -> int:
+    """Open the runtime, run ``work`` until SIGTERM or SIGINT, close the runtime."""
     from .runtime import Runtime
 
     runtime = await Runtime.open(settings)
@@ -109,9 +138,9 @@ async def _run_learner(settings: Settings, *, consumer: str) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    print(f"nbo learner {consumer} running", flush=True)
+    print(banner, flush=True)
     try:
-        await runtime.learn_forever(stop, consumer)
+        await work(runtime, stop)
     finally:
         await runtime.close()
     return 0
@@ -200,6 +229,13 @@ def build_parser() -> argparse.ArgumentParser:
     learner = sub.add_parser("learner", help="run a learner process")
     learner.add_argument("--consumer", default="learner-0")
     learner.set_defaults(func=_learner)
+    archiver = sub.add_parser(
+        "archiver", help="run an extra SQL archiver (the active learner runs one already)"
+    )
+    archiver.add_argument(
+        "--consumer", required=True, help="a stable name: a restart resumes its pending entries"
+    )
+    archiver.set_defaults(func=_archiver)
     keys = sub.add_parser("keys", help="manage API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key with a role")

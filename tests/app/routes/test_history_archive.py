@@ -8,6 +8,10 @@ removes the archived rows, also of lines still on their way.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -191,3 +195,42 @@ def test_the_outcome_stream_is_trimmed_only_below_what_both_groups_have(
     # now both groups have everything: the stream is trimmed (whole nodes, approximately)
     stream_length = _on_server(svc, svc.runtime.store.outcome_stream().lag())
     assert stream_length < n
+
+
+def test_extra_archivers_run_as_their_own_processes(quiet_service: Service, tmp_path: Path) -> None:
+    """``nbo archiver --consumer NAME`` processes share the archive's consumer group."""
+    svc = quiet_service
+    _post_events(svc, "C6", 300)
+    env = {
+        **os.environ,
+        "REDIS_URL": svc.settings.redis_url or "",
+        "DATABASE_URL": svc.settings.database_url or "",
+        "NBO_DATA_DIR": str(tmp_path / "data"),
+        "NBO_ADMIN_KEY": svc.admin_key,
+        "NBO_KEY_PREFIX": svc.settings.key_prefix,
+    }
+    log = tmp_path / "archivers.log"
+    with log.open("ab") as out:
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "archiver", "--consumer", f"a{n}"],
+                env=env,
+                stdout=out,
+                stderr=out,
+            )
+            for n in range(2)
+        ]
+    try:
+        deadline = time.monotonic() + 60
+        while svc.runtime.archive.archived_count("C6") != (300, 0):
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.2)
+        assert _event_indices(_all_history(svc, "C6")) == list(range(299, -1, -1))
+        while log.read_text().count("running") < 2:  # both up (signal handlers installed)
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.1)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            assert worker.wait(timeout=30) == 0, log.read_text()[-2000:]
