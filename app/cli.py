@@ -21,9 +21,13 @@ SERVER_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
     "http": "httptools",
     "access_log": False,
+    "timeout_worker_healthcheck": 30,
 }
 """uvicorn settings of ``nbo serve``: uvloop and httptools are worth about 7x over asyncio and h11
-on a bare endpoint. ``bench/floor_app.py`` runs the floor under these same settings."""
+on a bare endpoint. A worker takes seconds to import its libraries (river, scipy, SQLAlchemy); on
+a busy machine that exceeded uvicorn's default 5 s health check, and the supervisor killed and
+restarted workers in a loop, never serving. ``bench/floor_app.py`` runs the floor under these
+same settings."""
 
 
 def _serve(args: argparse.Namespace) -> int:
