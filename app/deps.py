@@ -1,8 +1,17 @@
-"""FastAPI dependencies: the runtime's parts, and the role check (the only HTTPException raiser)."""
+"""FastAPI dependencies: the runtime's parts, and the role check (the only HTTPException raiser).
+
+Every dependency here is ``async def`` and does no blocking work on the hot path: FastAPI runs a
+plain ``def`` dependency in a worker thread, and each such hop cost a decision more CPU than the
+Redis read (bench/load.py profile). A role lookup goes to a thread (it may query SQL) only when
+the key is not in this process's short-lived cache.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import time
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -11,6 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from decisioning import Decider, SqlCatalogue
 
+from .auth import KeyRing
 from .runtime import Runtime
 
 __all__ = ["DeciderDep", "RuntimeDep", "SqlCatalogueDep", "require_role"]
@@ -18,7 +28,7 @@ __all__ = ["DeciderDep", "RuntimeDep", "SqlCatalogueDep", "require_role"]
 _bearer = HTTPBearer(auto_error=False, description="An nbo API key")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -26,16 +36,41 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_decider(runtime: RuntimeDep) -> Decider:
+async def get_decider(runtime: RuntimeDep) -> Decider:
     return runtime.decider
 
 
-def get_sql_catalogue(runtime: RuntimeDep) -> SqlCatalogue:
+async def get_sql_catalogue(runtime: RuntimeDep) -> SqlCatalogue:
     return runtime.catalogue.source
 
 
 DeciderDep = Annotated[Decider, Depends(get_decider)]
 SqlCatalogueDep = Annotated[SqlCatalogue, Depends(get_sql_catalogue)]
+
+
+ROLE_CACHE_S = 1.0
+"""How long a worker trusts a role it looked up (the key ring's own SQL cache adds up to 5 s more,
+so a revoked key stops working within about 6 s)."""
+
+_roles: weakref.WeakKeyDictionary[KeyRing, dict[str, tuple[str | None, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Per key ring (one per running app), SHA-256 of a key -> (role, when looked up)."""
+
+
+async def _role_of(runtime: Runtime, key: str) -> str | None:
+    """The key's role, from this process's cache when fresh, else from the key ring (a thread)."""
+    roles = _roles.setdefault(runtime.keyring, {})
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    now = time.monotonic()
+    cached = roles.get(digest)
+    if cached is not None and now - cached[1] < ROLE_CACHE_S:
+        return cached[0]
+    role = await asyncio.to_thread(runtime.keyring.role_of, key)
+    if len(roles) > 10_000:
+        roles.clear()
+    roles[digest] = (role, now)
+    return role
 
 
 def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, str]]:
@@ -51,7 +86,7 @@ def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, str]]:
                 "missing API key: send Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        role = await asyncio.to_thread(runtime.keyring.role_of, credentials.credentials)
+        role = await _role_of(runtime, credentials.credentials)
         if role is None:
             raise HTTPException(
                 401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
