@@ -36,8 +36,11 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_decider(runtime: RuntimeDep) -> Decider:
-    return runtime.decider
+async def get_decider(request: Request) -> Decider:
+    # from the request, not through RuntimeDep: each nested dependency costs FastAPI's resolver
+    # time on every decision
+    decider: Decider = request.app.state.runtime.decider
+    return decider
 
 
 async def get_sql_catalogue(runtime: RuntimeDep) -> SqlCatalogue:
@@ -77,7 +80,7 @@ def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, str]]:
     """A dependency that admits a Bearer key with one of ``roles`` (admin is always admitted)."""
 
     async def check(
-        runtime: RuntimeDep,
+        request: Request,
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> str:
         if credentials is None or not credentials.credentials:
@@ -86,7 +89,7 @@ def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, str]]:
                 "missing API key: send Authorization: Bearer <key>",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        role = await _role_of(runtime, credentials.credentials)
+        role = await _role_of(request.app.state.runtime, credentials.credentials)
         if role is None:
             raise HTTPException(
                 401, "unknown or revoked API key", headers={"WWW-Authenticate": "Bearer"}
