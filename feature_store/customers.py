@@ -93,10 +93,12 @@ class RedisCustomers:
             return None
         return CustomerRecord(
             customer_id=customer_id,
-            features={_text(n): orjson.loads(v) for n, v in _pairs(raw_features)},
-            consent={_text(ch): v in (b"1", "1") for ch, v in _pairs(raw_consent)},
-            contacts={_text(n): _text(v) for n, v in _pairs(raw_contacts)},
-            aggregates={_text(n): _text(v) for n, v in _pairs(raw_aggregates)},
+            features=dict(
+                zip(_texts(raw_features[0::2]), map(orjson.loads, raw_features[1::2]), strict=True)
+            ),
+            consent={ch: v in (b"1", "1") for ch, v in _hash(raw_consent).items()},
+            contacts=_hash(raw_contacts),
+            aggregates=_hash(raw_aggregates),
         )
 
     async def delete(self, customer_id: str) -> bool:
@@ -133,10 +135,16 @@ class RedisCustomers:
                 await pipe.execute()
 
 
-def _pairs(flat: list[Any]) -> Iterator[tuple[Any, Any]]:
-    """``[k1, v1, k2, v2, ...]`` (HGETALL as a script returns it) as ``(k, v)`` pairs."""
-    items = iter(flat)
-    return zip(items, items, strict=True)
+def _hash(flat: list[Any]) -> dict[str, str]:
+    """``[k1, v1, k2, v2, ...]`` (HGETALL as a script returns it) as a dict of text."""
+    return dict(zip(_texts(flat[0::2]), _texts(flat[1::2]), strict=True))
+
+
+def _texts(values: list[Any]) -> Iterator[str]:
+    """Replies as text: ``bytes.decode`` mapped in C (a decision decodes about a hundred)."""
+    if values and isinstance(values[0], bytes):
+        return map(bytes.decode, values)
+    return map(_text, values)
 
 
 def _text(value: bytes | str) -> str:
