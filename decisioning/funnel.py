@@ -7,8 +7,8 @@ If Redis cannot be read, the decision is still answered from the context alone, 
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -247,7 +247,7 @@ class Decider:
         eligible = [candidates[n] for n in chosen.tolist()]
 
         snapshot: Snapshot = self.model.snapshot
-        decision_id = uuid.uuid4().hex
+        decision_id = secrets.token_hex(16)  # 32 hex digits, as uuid4().hex, without the UUID
         ranked: list[RankedOffer] = []
         control = False
         for _attempt in range(3):
