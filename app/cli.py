@@ -12,7 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .settings import Settings
 
@@ -22,7 +22,19 @@ if TYPE_CHECKING:
     from .auth import KeyRing
     from .runtime import Runtime
 
-__all__ = ["main"]
+__all__ = ["SERVER_OPTIONS", "main"]
+
+SERVER_OPTIONS: dict[str, Any] = {
+    "loop": "uvloop",
+    "http": "httptools",
+    "access_log": False,
+    "timeout_worker_healthcheck": 30,
+}
+"""uvicorn settings of ``nbo serve``: uvloop and httptools are worth about 7x over asyncio and h11
+on a bare endpoint. A worker takes seconds to import its libraries (river, scipy, SQLAlchemy); on
+a busy machine that exceeded uvicorn's default 5 s health check, and the supervisor killed and
+restarted workers in a loop, never serving. ``bench/floor_app.py`` runs the floor under these
+same settings."""
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -67,9 +79,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             workers=args.workers,
             log_level=args.log_level,
-            access_log=False,
-            loop="uvloop",
-            http="httptools",
+            **SERVER_OPTIONS,
         )
     finally:
         if learner_process is not None:

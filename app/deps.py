@@ -4,6 +4,11 @@ A request authenticates with ``Authorization: Bearer <key>`` (every API client) 
 session cookie the pages get from ``POST /v1/session``. A cookie is sent by the browser on its own,
 so a request authenticated by it with an unsafe method (POST, PUT, PATCH, DELETE) must also carry
 the session's CSRF token in ``X-CSRF-Token``: a page on another site cannot read that token.
+
+Every dependency here is ``async def`` and does no blocking work on the hot path: FastAPI runs a
+plain ``def`` dependency in a worker thread, and each such hop cost a decision more CPU than the
+Redis read (bench/load.py profile). A key goes to a thread (it may query SQL) only when the key
+ring has no fresh answer for it.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ _cookie = APIKeyCookie(
 )
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -53,15 +58,18 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_decider(runtime: RuntimeDep) -> Decider:
-    return runtime.decider
+async def get_decider(request: Request) -> Decider:
+    # from the request, not through RuntimeDep: each nested dependency costs FastAPI's resolver
+    # time on every decision
+    decider: Decider = request.app.state.runtime.decider
+    return decider
 
 
-def get_sql_catalogue(runtime: RuntimeDep) -> SqlCatalogue:
+async def get_sql_catalogue(runtime: RuntimeDep) -> SqlCatalogue:
     return runtime.catalogue.source
 
 
-def get_sessions(request: Request) -> SessionSigner:
+async def get_sessions(request: Request) -> SessionSigner:
     signer: SessionSigner = request.app.state.sessions
     return signer
 
@@ -86,14 +94,16 @@ async def session_of(keyring: KeyRing, signer: SessionSigner, cookie: str) -> Se
 
 async def authenticate(
     request: Request,
-    runtime: RuntimeDep,
     signer: SessionsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Identity:
     """Who is calling: a Bearer key, else a session cookie (with its CSRF token when unsafe)."""
+    runtime: Runtime = request.app.state.runtime
     if credentials is not None and credentials.credentials:
-        identity = await asyncio.to_thread(runtime.keyring.identify, credentials.credentials)
+        known, identity = runtime.keyring.identify_from_cache(credentials.credentials)
+        if not known:
+            identity = await asyncio.to_thread(runtime.keyring.identify, credentials.credentials)
         if identity is None:
             raise _unauthorized("unknown or revoked API key")
         return identity

@@ -29,13 +29,14 @@ True
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
+from .eligibility import Screen
 from .errors import InvalidInput
 from .offers import Offer
 
@@ -175,6 +176,30 @@ class ContactPolicy:
                     f"the cap is {offer.max_impressions}",
                 )
         return None
+
+    def blocked(
+        self, screen: Screen, state: ContactState, *, interaction: str, now_ms: int
+    ) -> list[int]:
+        """Positions in ``screen`` of the offers that :meth:`offer_block` would not show.
+
+        Only the offers the contact record names (declined, shown) can be blocked, unless the
+        interaction is sensitive: a customer has a handful of such entries, the catalogue a
+        hundred offers, so this asks :meth:`offer_block` about those few instead of all.
+        """
+        if interaction in self.sensitive_interactions:
+            concerned: Iterable[int] = range(len(screen))
+        else:
+            index = screen.index
+            concerned = {index[o] for o in state.declined if o in index} | {
+                index[o] for o in state.impressions if o in index
+            }
+        offers = screen.offers
+        return [
+            n
+            for n in sorted(concerned)
+            if self.offer_block(offers[n], state, interaction=interaction, now_ms=now_ms)
+            is not None
+        ]
 
     def outbound_reservation(self, channel: str) -> tuple[str, int, int] | None:
         limit = self.outbound_limits.get(channel)

@@ -7,8 +7,8 @@ If Redis cannot be read, the decision is still answered from the context alone, 
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,12 +25,12 @@ from feature_store import (
     ShownOffer,
     StoreError,
 )
-from models import Policy, Snapshot
+from models import OfferMatrix, Policy, Snapshot
 
 from .aggregates import aggregate_features
 from .catalogue import Catalogue
 from .contact_policy import ContactPolicy, ContactState
-from .eligibility import describe
+from .eligibility import Screen, describe
 from .errors import (
     DecisionNotFound,
     OfferNotInDecision,
@@ -193,6 +193,8 @@ class Decider:
         self.catalogue = catalogue
         self.model = model
         self.policy = policy
+        self._screens: dict[str, Screen] = {}
+        self._rows: dict[str, tuple[OfferMatrix, Screen, npt.NDArray[np.intp]]] = {}
 
     @property
     def contacts(self) -> ContactPolicy:
@@ -222,43 +224,38 @@ class Decider:
 
         context = decision_context(features, request, now, self.tiers)
         excluded: list[Exclusion] = []
-        candidates = self.catalogue.for_channel(request.channel)
+        screen = self._screen(request.channel)
+        candidates = screen.offers
         blocked = self.contacts.channel_block(request.channel, state, features, now)
         if blocked is None and degraded and request.channel in self.contacts.outbound_channels:
             blocked = ("consent", "consent and contact limits cannot be checked: store unreachable")
-        eligible: list[Offer] = []
+        chosen: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
         if blocked is not None:
             excluded = [Exclusion(o.offer_id, blocked[0], blocked[1]) for o in candidates]
-        else:
+        elif candidates:
             now_iso = now.isoformat()
-            for offer in candidates:
-                if not offer.live(now_iso):
-                    excluded.append(Exclusion(offer.offer_id, "eligibility", _dates(offer)))
-                    continue
-                if offer.held_by(context):
-                    reason = f"already holds {offer.attributes.get('product')}"
-                    excluded.append(Exclusion(offer.offer_id, "eligibility", reason))
-                    continue
-                rule = offer.failing_rule(context)
-                if rule is not None:
-                    excluded.append(
-                        Exclusion(offer.offer_id, "eligibility", describe(rule, context))
-                    )
-                    continue
-                block = self.contacts.offer_block(
-                    offer, state, interaction=request.interaction, now_ms=now_ms
-                )
-                if block is not None:
-                    excluded.append(Exclusion(offer.offer_id, block[0], block[1]))
-                    continue
-                eligible.append(offer)
+            ok = screen.passing(context, now_iso)
+            for n in self.contacts.blocked(
+                screen, state, interaction=request.interaction, now_ms=now_ms
+            ):
+                ok[n] = False
+            chosen = np.flatnonzero(ok)
+            if request.explain:
+                excluded = [
+                    self._why_not(offer, context, state, request, now_iso, now_ms)
+                    for offer, passed in zip(candidates, ok.tolist(), strict=True)
+                    if not passed
+                ]
+        eligible = [candidates[n] for n in chosen.tolist()]
 
         snapshot: Snapshot = self.model.snapshot
-        decision_id = uuid.uuid4().hex
+        decision_id = secrets.token_hex(16)  # 32 hex digits, as uuid4().hex, without the UUID
         ranked: list[RankedOffer] = []
         control = False
         for _attempt in range(3):
-            ranked, control = self._arbitrate(request, context, snapshot, eligible, known)
+            ranked, control = self._arbitrate(
+                request, context, snapshot, screen, chosen, eligible, known
+            )
             if degraded:
                 break
             refused = await self._log(
@@ -276,7 +273,8 @@ class Decider:
                 eligible, ranked = [], []
                 break
             excluded.append(Exclusion(refused, "cap", "cap reached by a concurrent decision"))
-            eligible = [o for o in eligible if o.offer_id != refused]
+            keep = [n for n, o in enumerate(eligible) if o.offer_id != refused]
+            eligible, chosen = [eligible[n] for n in keep], chosen[keep]
         else:
             ranked, eligible = (
                 [],
@@ -303,24 +301,72 @@ class Decider:
             excluded=excluded if request.explain else None,
         )
 
-    def _context_weight(self, offer: Offer, context: Mapping[str, Any], interaction: str) -> float:
-        """Service actions during a sensitive interaction weigh by the customer's value tier."""
-        if offer.kind == "service" and interaction in self.contacts.sensitive_interactions:
-            return SERVICE_TIER_WEIGHT.get(str(context.get("value_tier")), 1.0)
-        return 1.0
+    def _screen(self, channel: str) -> Screen:
+        """The channel's candidates, compiled once per catalogue version (see ``Screen``)."""
+        offers = self.catalogue.for_channel(channel)
+        screen = self._screens.get(channel)
+        if screen is None or (screen.offers is not offers and screen.offers != tuple(offers)):
+            screen = Screen(offers, channel)
+            self._screens[channel] = screen
+        return screen
 
-    def _score(
-        self, snapshot: Snapshot, context: Mapping[str, Any], offers: Sequence[Offer]
-    ) -> tuple[FloatArray, FloatArray]:
-        matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
-        return snapshot.score(context, matrix.take([row_of[o.offer_id] for o in offers]))
+    def _why_not(
+        self,
+        offer: Offer,
+        context: Mapping[str, Any],
+        state: ContactState,
+        request: DecisionRequest,
+        now_iso: str,
+        now_ms: int,
+    ) -> Exclusion:
+        """Why a candidate that did not pass was dropped: the first stage that drops it."""
+        if not offer.live(now_iso):
+            return Exclusion(offer.offer_id, "eligibility", _dates(offer))
+        if offer.held_by(context):
+            reason = f"already holds {offer.attributes.get('product')}"
+            return Exclusion(offer.offer_id, "eligibility", reason)
+        rule = offer.failing_rule(context)
+        if rule is not None:
+            return Exclusion(offer.offer_id, "eligibility", describe(rule, context))
+        block = self.contacts.offer_block(
+            offer, state, interaction=request.interaction, now_ms=now_ms
+        )
+        if block is None:  # pragma: no cover - Screen and ContactPolicy.blocked say otherwise
+            raise AssertionError(f"{offer.offer_id} passes every stage but was dropped")
+        return Exclusion(offer.offer_id, block[0], block[1])
+
+    def _context_weights(
+        self,
+        screen: Screen,
+        chosen: npt.NDArray[np.intp],
+        context: Mapping[str, Any],
+        interaction: str,
+    ) -> npt.NDArray[np.float64]:
+        """Service actions during a sensitive interaction weigh by the customer's value tier."""
+        if interaction not in self.contacts.sensitive_interactions:
+            return np.ones(len(chosen))
+        tier = SERVICE_TIER_WEIGHT.get(str(context.get("value_tier")), 1.0)
+        return np.where(screen.service[chosen], tier, 1.0)
+
+    def _offer_rows(
+        self, matrix: OfferMatrix, row_of: Mapping[str, int], screen: Screen
+    ) -> npt.NDArray[np.intp]:
+        """Row of each of the screen's offers in the snapshot's encoded catalogue (cached)."""
+        cached = self._rows.get(screen.channel)
+        if cached is None or cached[0] is not matrix or cached[1] is not screen:
+            rows = np.array([row_of[o.offer_id] for o in screen.offers], dtype=np.intp)
+            cached = self._rows[screen.channel] = (matrix, screen, rows)
+        return cached[2]
 
     def _weights(
         self, offers: Sequence[Offer], context: Mapping[str, Any], channel: str, interaction: str
     ) -> tuple[list[float], list[float], FloatArray]:
-        """Each offer's lever, context weight, and value x lever x context weight."""
+        """Each offer's lever, context weight, and value x lever x context weight (offer by
+        offer: for the off-line chooser; decisions use the screen's arrays, the same numbers)."""
         levers = [o.lever_for(channel) for o in offers]
-        weights_c = [self._context_weight(o, context, interaction) for o in offers]
+        sensitive = interaction in self.contacts.sensitive_interactions
+        tier = SERVICE_TIER_WEIGHT.get(str(context.get("value_tier")), 1.0)
+        weights_c = [tier if sensitive and o.kind == "service" else 1.0 for o in offers]
         weights = np.array(
             [
                 max(o.value, 0.01) * lever * c
@@ -361,17 +407,24 @@ class Decider:
         request: DecisionRequest,
         context: Mapping[str, Any],
         snapshot: Snapshot,
+        screen: Screen,
+        chosen: npt.NDArray[np.intp],
         eligible: list[Offer],
         known: bool,
     ) -> tuple[list[RankedOffer], bool]:
-        """Score the eligible offers and let the policy choose (ties break by offer id)."""
+        """Score the eligible offers and let the policy choose (ties break by offer id).
+
+        ``chosen`` are the eligible offers' positions in ``screen``: weights and encoded offers
+        are taken from per-catalogue arrays with them, not rebuilt offer by offer.
+        """
         if not eligible:
             return [], False
-        mean, var = self._score(snapshot, context, eligible)
+        matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
+        sub = matrix.take(self._offer_rows(matrix, row_of, screen)[chosen])
+        mean, var = snapshot.score(context, sub)
         propensity = Snapshot.calibrated(mean, var)
-        levers, weights_c, weights = self._weights(
-            eligible, context, request.channel, request.interaction
-        )
+        weights_c = self._context_weights(screen, chosen, context, request.interaction)
+        weights = screen.weights[chosen] * weights_c
         # no experiments on a customer who is complaining: the best expected action, always
         explore = request.interaction not in self.contacts.sensitive_interactions
         choice = self.policy.choose(mean, var, weights, limit=request.limit, explore=explore)
@@ -379,7 +432,7 @@ class Decider:
         for pick in choice.picks:
             offer = eligible[pick.index]
             p = float(propensity[pick.index])
-            lever, c = levers[pick.index], weights_c[pick.index]
+            lever, c = offer.lever_for(request.channel), float(weights_c[pick.index])
             reasons = [
                 f"P={p:.4f} (model v{snapshot.version})",
                 f"V={offer.value:g}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,16 @@ __all__ = ["CustomerRecord", "RedisCustomers"]
 
 HISTORY_LENGTH = 500
 """Entries kept per customer in Redis; the SQL archive keeps everything."""
+
+_READ_SCRIPT = """
+return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
+        redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4])}
+"""
+"""What a decision reads about a customer: features, consent, contacts, aggregates.
+
+One script, one reply: the same single round trip as a pipeline of four HGETALLs (the keys share
+the customer's slot, so it also runs on Redis Cluster), for about a third less client CPU, as
+redis-py handles one command and one reply instead of four (bench/load.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +53,7 @@ class RedisCustomers:
     def __init__(self, client: Any, keys: Keys) -> None:
         self._redis = client
         self._keys = keys
+        self._read_script = client.register_script(_READ_SCRIPT)
 
     async def put(
         self, customer_id: str, features: Mapping[str, Any], consent: Mapping[str, bool] | None
@@ -67,22 +78,28 @@ class RedisCustomers:
                 await pipe.execute()
 
     async def get(self, customer_id: str) -> CustomerRecord | None:
+        """The customer as a decision sees it, in one round trip; None if nothing is stored."""
         k = self._keys
+        keys = [
+            k.features(customer_id),
+            k.consent(customer_id),
+            k.contacts(customer_id),
+            k.aggregates(customer_id),
+        ]
         with map_redis_errors():
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.hgetall(k.features(customer_id))
-                pipe.hgetall(k.consent(customer_id))
-                pipe.hgetall(k.contacts(customer_id))
-                pipe.hgetall(k.aggregates(customer_id))
-                raw_features, raw_consent, raw_contacts, raw_aggregates = await pipe.execute()
+            raw_features, raw_consent, raw_contacts, raw_aggregates = await self._read_script(
+                keys=keys
+            )
         if not (raw_features or raw_consent or raw_contacts or raw_aggregates):
             return None
         return CustomerRecord(
             customer_id=customer_id,
-            features={_text(n): orjson.loads(v) for n, v in raw_features.items()},
-            consent={_text(ch): v in (b"1", "1") for ch, v in raw_consent.items()},
-            contacts={_text(n): _text(v) for n, v in raw_contacts.items()},
-            aggregates={_text(n): _text(v) for n, v in raw_aggregates.items()},
+            features=dict(
+                zip(_texts(raw_features[0::2]), map(orjson.loads, raw_features[1::2]), strict=True)
+            ),
+            consent={ch: v in (b"1", "1") for ch, v in _hash(raw_consent).items()},
+            contacts=_hash(raw_contacts),
+            aggregates=_hash(raw_aggregates),
         )
 
     async def delete(self, customer_id: str) -> bool:
@@ -131,6 +148,18 @@ class RedisCustomers:
                     pipe.hset(contacts, f"declined:{declined}", int(time.time() * 1000))
                     pipe.expire(contacts, 90 * 86400)
                 await pipe.execute()
+
+
+def _hash(flat: list[Any]) -> dict[str, str]:
+    """``[k1, v1, k2, v2, ...]`` (HGETALL as a script returns it) as a dict of text."""
+    return dict(zip(_texts(flat[0::2]), _texts(flat[1::2]), strict=True))
+
+
+def _texts(values: list[Any]) -> Iterator[str]:
+    """Replies as text: ``bytes.decode`` mapped in C (a decision decodes about a hundred)."""
+    if values and isinstance(values[0], bytes):
+        return map(bytes.decode, values)
+    return map(_text, values)
 
 
 def _text(value: bytes | str) -> str:

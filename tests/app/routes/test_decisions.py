@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from app.schemas import DecisionView, ExclusionView, OfferChoice
 from tests.factories import make_customer, make_offer
 from tests.services import Service
 
@@ -44,6 +45,31 @@ def test_decision_has_the_contract_shape(service: Service) -> None:
         assert 0 < offer["propensity"] < 1
         assert 0 < offer["probability"] <= 1
         assert any(r.startswith("P=") for r in offer["reasons"])
+
+
+def test_decision_answer_has_exactly_the_schema_fields(service: Service) -> None:
+    """The router serialises the funnel's result as it is: no field more, none less."""
+    never = [{"feature": "tenure_months", "op": "gte", "value": 10_000}]
+    service.client.put("/v1/offers/fibre", json=make_offer())
+    service.client.put("/v1/offers/tv", json=make_offer(name="TV", value=12))
+    service.client.put("/v1/offers/never", json=make_offer(name="Never", eligibility=never))
+    service.client.put("/v1/customers/C1", json=make_customer())
+    for explain in (False, True):
+        decision = _decide(service, explain=explain)
+        assert set(decision) == set(DecisionView.model_fields)
+        DecisionView.model_validate(decision)
+        offers = decision["offers"]
+        assert isinstance(offers, list) and len(offers) == 1
+        assert set(offers[0]) == set(OfferChoice.model_fields)
+        excluded = decision["excluded"]
+        if explain:
+            assert isinstance(excluded, list) and {e["stage"] for e in excluded} == {
+                "eligibility",
+                "arbitration",
+            }
+            assert all(set(e) == set(ExclusionView.model_fields) for e in excluded)
+        else:
+            assert excluded is None
 
 
 def test_unknown_customer_is_decided_from_context(service: Service) -> None:
