@@ -108,7 +108,7 @@ class FeatureStore:
         return RedisLease(self.client, self.keys, holder=holder, ttl_ms=ttl_ms)
 
     def fenced_checkpoints(self, lease: RedisLease) -> FencedCheckpoints:
-        return FencedCheckpoints(self.client, self.keys, lease)
+        return FencedCheckpoints(self.models, lease)
 
     def outcome_stream(self, consumer: str = "learner-0") -> RedisOutcomeStream:
         return RedisOutcomeStream(self.client, self.keys, consumer=consumer)

@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import StoreError, map_redis_errors
 from .keys import Keys
+from .snapshots import RedisModelStore
 
 __all__ = ["FencedCheckpoints", "LeaseLost", "RedisLease"]
 
@@ -81,21 +82,19 @@ class RedisLease:
 class FencedCheckpoints:
     """A :class:`models.CheckpointStore` whose writes succeed only while the lease is held."""
 
-    def __init__(self, client: Any, keys: Keys, lease: RedisLease) -> None:
-        self._redis = client
-        self._keys = keys
+    def __init__(self, models: RedisModelStore, lease: RedisLease) -> None:
+        self._models = models
         self._lease = lease
-        self._set = client.register_script(_FENCED_SET)
+        self._set = models.client.register_script(_FENCED_SET)
 
     async def load_checkpoint(self) -> bytes | None:
-        with map_redis_errors():
-            data: bytes | None = await self._redis.get(self._keys.checkpoint)
-        return data
+        return await self._models.load_checkpoint()
 
     async def save_checkpoint(self, data: bytes) -> None:
         with map_redis_errors():
             saved = await self._set(
-                keys=[self._lease.key, self._keys.checkpoint], args=[self._lease.holder, data]
+                keys=[self._lease.key, self._models.keys.checkpoint],
+                args=[self._lease.holder, data],
             )
         if not saved:
             raise LeaseLost(f"the learner lease is no longer held by {self._lease.holder}")

@@ -23,6 +23,14 @@ class RedisModelStore:
         self._keys = keys
         self.keep_snapshots = keep_snapshots
 
+    @property
+    def client(self) -> Any:
+        return self._redis
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
     async def load_checkpoint(self) -> bytes | None:
         with map_redis_errors():
             data: bytes | None = await self._redis.get(self._keys.checkpoint)

@@ -8,6 +8,8 @@ prefix and its own SQL schema (or SQLite file), so leftover state never decides 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -134,3 +136,25 @@ def run_service(
         thread.join(timeout=30)
         if not settings.redis_cluster:  # a test cluster lives for the session only
             drop_prefix(redis_url, prefix)
+
+
+def process_env(service: Service, data_dir: Path, **settings: str) -> dict[str, str]:
+    """The environment for an ``nbo`` subprocess that joins ``service``'s Redis, database and
+    key prefix (``settings``: more ``NBO_*`` variables)."""
+    return {
+        **os.environ,
+        "REDIS_URL": service.settings.redis_url or "",
+        "DATABASE_URL": service.settings.database_url or "",
+        "NBO_DATA_DIR": str(data_dir),
+        "NBO_ADMIN_KEY": service.admin_key,
+        "NBO_KEY_PREFIX": service.settings.key_prefix,
+        **settings,
+    }
+
+
+def start_nbo(env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """``nbo <args>`` as a real process, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", *args], env=env, stdout=out, stderr=out
+        )

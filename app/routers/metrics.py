@@ -16,8 +16,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from decisioning.archive import InteractionFilter
-from decisioning.interaction_metrics import off_policy_estimate, summarise_interactions
-from decisioning.learning_metrics import summarise
+from decisioning.interaction_metrics import (
+    InteractionSummary,
+    off_policy_estimate,
+    summarise_interactions,
+)
+from decisioning.learning_metrics import LearningSummary, summarise
 from models import describe_token
 
 from ..deps import RuntimeDep, require_role
@@ -117,6 +121,24 @@ async def _off_policy(runtime: Runtime, where: InteractionFilter) -> OffPolicy |
     return result
 
 
+def _groups(summary: LearningSummary | InteractionSummary) -> dict[str, Any]:
+    """The control group, the model's decisions, and the lift of one over the other."""
+    value, low, high = summary.lift
+    return {
+        "control": ControlMetrics(
+            decisions=summary.control_decisions,
+            accepted=summary.control_accepted,
+            acceptance_rate=_rate(summary.control_accepted, summary.control_decisions),
+        ),
+        "model": ControlMetrics(
+            decisions=summary.model_decisions,
+            accepted=summary.model_accepted,
+            acceptance_rate=_rate(summary.model_accepted, summary.model_decisions),
+        ),
+        "lift": Lift(value=value, ci_low=low, ci_high=high),
+    }
+
+
 def _drivers(runtime: Runtime, offer_id: str) -> list[dict[str, Any]]:
     offer = next((o for o in runtime.catalogue.offers if o.offer_id == offer_id), None)
     if offer is None:
@@ -160,7 +182,6 @@ async def _archived(
     )
     summary = summarise_interactions(rows)
     snapshot = runtime.model.snapshot
-    value, low, high = summary.lift
     return LearningMetrics(
         model_version=snapshot.version,
         outcomes_learned=snapshot.n_learned,
@@ -178,17 +199,7 @@ async def _archived(
             )
             for o in summary.offers
         ],
-        control=ControlMetrics(
-            decisions=summary.control_decisions,
-            accepted=summary.control_accepted,
-            acceptance_rate=_rate(summary.control_accepted, summary.control_decisions),
-        ),
-        model=ControlMetrics(
-            decisions=summary.model_decisions,
-            accepted=summary.model_accepted,
-            acceptance_rate=_rate(summary.model_accepted, summary.model_decisions),
-        ),
-        lift=Lift(value=value, ci_low=low, ci_high=high),
+        **_groups(summary),
         auc=summary.auc,
         calibration=summary.calibration,
         exploration_share=summary.exploration_share,
@@ -208,7 +219,6 @@ async def _live(
     summary = summarise(stats, list(offers))
     snapshot = runtime.model.snapshot
     per_offer_learning: dict[str, Any] = snapshot.learning.get("offers", {})
-    value, low, high = summary.lift
     rows = [
         OfferMetrics(
             offer_id=o.offer_id,
@@ -226,17 +236,7 @@ async def _live(
         model_version=snapshot.version,
         outcomes_learned=snapshot.n_learned,
         offers=rows,
-        control=ControlMetrics(
-            decisions=summary.control_decisions,
-            accepted=summary.control_accepted,
-            acceptance_rate=_rate(summary.control_accepted, summary.control_decisions),
-        ),
-        model=ControlMetrics(
-            decisions=summary.model_decisions,
-            accepted=summary.model_accepted,
-            acceptance_rate=_rate(summary.model_accepted, summary.model_decisions),
-        ),
-        lift=Lift(value=value, ci_low=low, ci_high=high),
+        **_groups(summary),
         auc=snapshot.learning.get("auc"),
         calibration=snapshot.learning.get("calibration", []),
         exploration_share=_rate(stats.get("explored", 0), summary.model_decisions),

@@ -3,11 +3,9 @@ one is SIGKILLed mid-stream; every outcome is still learned exactly once."""
 
 from __future__ import annotations
 
-import os
 import pickle
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,14 +15,11 @@ import redis
 
 from feature_store import Keys
 from tests.factories import make_offer
-from tests.services import run_service
+from tests.services import process_env, run_service, start_nbo
 
 
 def _start_learner(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "learner"], env=env, stdout=out, stderr=out
-        )
+    return start_nbo(env, log, "learner")
 
 
 def _holder_pid(client: redis.Redis, keys: Keys, timeout_s: float = 30) -> int:
@@ -46,16 +41,12 @@ def test_a_standby_learner_takes_over_and_nothing_is_learned_twice(
         http = service.client
         for n in range(4):
             http.put(f"/v1/offers/o{n}", json=make_offer(channels=["web"]))
-        env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": database_url,
-            "NBO_DATA_DIR": str(tmp_path / "data"),
-            "NBO_ADMIN_KEY": service.admin_key,
-            "NBO_KEY_PREFIX": service.settings.key_prefix,
-            "NBO_LEARNER_CHECKPOINT_S": "0.05",
-            "NBO_LEARNER_LEASE_S": "1",
-        }
+        env = process_env(
+            service,
+            tmp_path / "data",
+            NBO_LEARNER_CHECKPOINT_S="0.05",
+            NBO_LEARNER_LEASE_S="1",
+        )
         keys = Keys(prefix=service.settings.key_prefix)
         client = redis.Redis.from_url(redis_url)
         log = tmp_path / "learners.log"

@@ -8,10 +8,7 @@ removes the archived rows, also of lines still on their way.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -21,7 +18,7 @@ import pytest
 import redis
 
 from tests.factories import make_customer, make_offer
-from tests.services import Service, run_service
+from tests.services import Service, process_env, run_service, start_nbo
 
 T = TypeVar("T")
 
@@ -201,25 +198,9 @@ def test_extra_archivers_run_as_their_own_processes(quiet_service: Service, tmp_
     """``nbo archiver --consumer NAME`` processes share the archive's consumer group."""
     svc = quiet_service
     _post_events(svc, "C6", 300)
-    env = {
-        **os.environ,
-        "REDIS_URL": svc.settings.redis_url or "",
-        "DATABASE_URL": svc.settings.database_url or "",
-        "NBO_DATA_DIR": str(tmp_path / "data"),
-        "NBO_ADMIN_KEY": svc.admin_key,
-        "NBO_KEY_PREFIX": svc.settings.key_prefix,
-    }
+    env = process_env(svc, tmp_path / "data")
     log = tmp_path / "archivers.log"
-    with log.open("ab") as out:
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "archiver", "--consumer", f"a{n}"],
-                env=env,
-                stdout=out,
-                stderr=out,
-            )
-            for n in range(2)
-        ]
+    workers = [start_nbo(env, log, "archiver", "--consumer", f"a{n}") for n in range(2)]
     try:
         deadline = time.monotonic() + 60
         while svc.runtime.archive.archived_count("C6") != (300, 0):
