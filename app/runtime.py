@@ -254,7 +254,8 @@ class Runtime:
                     lost.set()
                     active.set()
                 except StoreError:
-                    log.warning("learner: Redis unavailable, retrying in 1 s")
+                    log.warning("learner: Redis unavailable; restarting when it answers")
+                    await self._until_redis_answers(active)
                 except Exception:  # noqa: BLE001 - the learner must outlive a bad record or a bug
                     log.exception("learner failed; restarting from its checkpoint")
                 with contextlib.suppress(TimeoutError):
@@ -265,6 +266,17 @@ class Runtime:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+
+    async def _until_redis_answers(self, stop: asyncio.Event) -> None:
+        """Wait until Redis answers a PING again before the learner restarts.
+
+        A stalled Redis still holds the reads the failed learner sent; it runs them when it
+        wakes, delivering entries to this consumer. Restarting only once Redis answers lets
+        those land before the new learner looks at its pending entries.
+        """
+        while not stop.is_set() and not await self.store.ping():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)
 
     async def run_learner(self, learner: LearnerLoop, stop: asyncio.Event) -> None:
         """The learner with its chores: window defaults, date scan, the SQL archiver."""

@@ -80,7 +80,13 @@ class ConsumerGroup:
         self._drained_pending.clear()
 
     async def read(self, count: int, block_ms: int) -> list[StreamEntry]:
-        """This consumer's unacknowledged entries first, then new ones (blocking ``block_ms``)."""
+        """This consumer's unacknowledged entries first, then new ones (blocking ``block_ms``).
+
+        When nothing new comes, the next call looks at the pending entries again: a read sent by
+        an earlier incarnation of this consumer just before Redis stalled can be executed when
+        Redis wakes, after this one scanned its pending entries; what it delivered then sits
+        pending, and is picked up at the next idle moment instead of never.
+        """
         if not self._ready:
             await self.ensure()
         out: list[StreamEntry] = []
@@ -113,6 +119,8 @@ class ConsumerGroup:
         for name, entries in reply or []:
             shard = shard_of[name.decode() if isinstance(name, bytes) else name]
             out.extend(StreamEntry(shard, sid.decode(), f) for sid, f in entries)
+        if not out:
+            self.rewind()  # idle: look at this consumer's pending entries again (see below)
         return out
 
     async def _read_each_shard(self, count: int, block_ms: int) -> list[StreamEntry]:
@@ -126,8 +134,10 @@ class ConsumerGroup:
                 )
             for _, entries in reply or []:
                 out.extend(StreamEntry(shard, sid.decode(), f) for sid, f in entries)
-        if not out and block_ms:
-            await asyncio.sleep(min(block_ms, 100) / 1000)
+        if not out:
+            self.rewind()
+            if block_ms:
+                await asyncio.sleep(min(block_ms, 100) / 1000)
         return out
 
     async def ack(self, positions: Mapping[int, Sequence[str]]) -> None:
