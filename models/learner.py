@@ -1,10 +1,16 @@
 """The learner loop: read joined outcomes, update the model, checkpoint atomically, publish.
 
-Exactly once, by construction: the checkpoint is one blob holding the model *and* the last stream
-id applied per shard, written in one atomic store operation. Entries are acknowledged on the stream
-only after the checkpoint that contains them is saved. A learner killed at any moment restarts from
-its last checkpoint; the stream redelivers everything not acknowledged, and entries at or below the
-checkpointed id are skipped (they are already in the model). So every outcome is learned once.
+Exactly once, by construction: the checkpoint is one blob holding the model *and* the exact ids
+of the entries it applied that are not yet known to be acknowledged, written in one atomic store
+operation. Entries are acknowledged on the stream only after the checkpoint that contains them is
+saved, and an id leaves the checkpoint once its acknowledgement succeeded; only unacknowledged
+entries are ever redelivered. A learner killed at any moment restarts from its last checkpoint; the
+stream redelivers everything not acknowledged, and the redelivered ids the checkpoint holds are
+skipped (they are already in the model). So every outcome is learned once.
+
+Exact ids rather than one position per shard: a read sent by a dead incarnation (say, just before
+Redis stalled) can run when Redis wakes and deliver entries *older* than ones the live learner has
+since applied; a position would take them for replays and lose them.
 
 ``run(stop, max_items)`` mirrors arq's worker: it loops until ``stop`` is set, or, in burst mode
 (tests, benchmarks), until ``max_items`` records were handled or the stream is idle.
@@ -46,7 +52,10 @@ class LearnerState:
     """Everything a checkpoint holds; saved and restored as one unit."""
 
     model: BanditModel
+    # the newest id applied per shard: a progress figure, not what redeliveries are checked against
     positions: dict[int, str] = field(default_factory=dict)
+    # ids applied whose acknowledgement has not succeeded yet: the only ones Redis can redeliver
+    applied: dict[int, set[str]] = field(default_factory=dict)
     version: int = 0
     learned: int = 0
     accepted: int = 0
@@ -77,6 +86,9 @@ class LearnerLoop:
         self.checkpoint_interval_s = checkpoint_interval_s
         self._state: LearnerState | None = None
         self._unacked: dict[int, list[str]] = {}
+        self._legacy_positions: dict[int, str] = {}
+        # acknowledged at the last checkpoint: the read in flight then may still deliver them
+        self._just_acked: dict[int, set[str]] = {}
         self._dirty = False
         self._prefetch: asyncio.Future[Sequence[object]] | None = None
 
@@ -96,6 +108,10 @@ class LearnerLoop:
             self._state = pickle.loads(data)  # noqa: S301
             if not hasattr(self._state, "tracker"):  # a checkpoint from before the tracker
                 self._state.tracker = LearningTracker()
+            if not hasattr(self._state, "applied"):
+                # a checkpoint from before exact ids: its positions say what it applied
+                self._state.applied = {}
+                self._legacy_positions = dict(self._state.positions)
         return self._state
 
     def _apply(self, records: list[Any]) -> int:
@@ -108,9 +124,14 @@ class LearnerLoop:
             shard: int = record.shard
             stream_id: str = record.stream_id
             self._unacked.setdefault(shard, []).append(stream_id)
-            last = state.positions.get(shard)
-            if last is not None and stream_id_key(stream_id) <= stream_id_key(last):
-                continue  # already in the checkpointed model: a redelivery after a crash
+            applied = state.applied.setdefault(shard, set())
+            if (
+                stream_id in applied
+                or stream_id in self._just_acked.get(shard, ())
+                or self._is_legacy_replay(shard, stream_id)
+            ):
+                continue  # already in the model: a redelivery (after a crash, or when idle)
+            applied.add(stream_id)
             if record.learn:
                 accepted: bool = record.accepted
                 if record.propensity is not None:
@@ -123,7 +144,9 @@ class LearnerLoop:
                 state.accepted += int(accepted)
             else:
                 state.log_only += 1
-            state.positions[shard] = stream_id
+            last = state.positions.get(shard)
+            if last is None or stream_id_key(stream_id) > stream_id_key(last):
+                state.positions[shard] = stream_id
             self._dirty = True
             handled += 1
         # one call per batch: the model maps and scales the whole batch's tokens at once
@@ -146,6 +169,16 @@ class LearnerLoop:
         if self._unacked:
             unacked, self._unacked = self._unacked, {}
             await self.source.ack(unacked)
+            # acknowledged: a read sent from now on cannot deliver these, so the next checkpoint
+            # drops them; the one read sent before (the prefetch) is applied before that
+            # checkpoint, and is checked against them until then
+            self._just_acked = {shard: set(ids) for shard, ids in unacked.items()}
+            for shard, ids in self._just_acked.items():
+                state.applied.get(shard, set()).difference_update(ids)
+
+    def _is_legacy_replay(self, shard: int, stream_id: str) -> bool:
+        last = self._legacy_positions.get(shard)
+        return last is not None and stream_id_key(stream_id) <= stream_id_key(last)
 
     async def _read(self, count: int) -> Sequence[object]:
         return await self.source.read(count, self.block_ms)
@@ -171,8 +204,7 @@ class LearnerLoop:
                         break
                 if max_items is None:
                     # read the next batch while this one is learned, but never two reads at
-                    # once: two reads in flight may be served out of stream order, and an
-                    # entry older than one already applied would then be skipped as a replay
+                    # once: two reads in flight may be served out of stream order
                     batch = self._prefetch or asyncio.ensure_future(self._read(want))
                     records = list(await batch)
                     self._prefetch = asyncio.ensure_future(self._read(want))

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import pickle
 import time
 import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from feature_store import DecisionEntry, FeatureStore, Keys, ShownOffer, connect
 from models import LearnerLoop
@@ -101,3 +104,133 @@ def test_served_propensities_give_known_auc_and_calibration(redis_url: str) -> N
     }
     assert buckets[(0.02, 0.05)]["n"] == 30 and buckets[(0.02, 0.05)]["observed"] == 0.0
     assert buckets[(0.01, 0.02)]["n"] == 10
+
+
+def test_an_entry_delivered_to_a_dead_incarnation_after_newer_ones_is_still_learned(
+    redis_url: str,
+) -> None:
+    """A read sent by a learner that died (say, just before Redis stalled) can run when Redis
+    wakes, after the restarted learner scanned its pending entries. What it delivered is older
+    than entries the live learner then learns; it must still be learned, once."""
+
+    async def scenario() -> tuple[int, int]:
+        client = connect(redis_url)
+        store = FeatureStore.build(client, Keys(prefix=f"t{uuid.uuid4().hex[:8]}"))
+        stream = store.outcome_stream()
+        learner = LearnerLoop(stream, store.models, store.models, block_ms=20)
+        await _fill(store, 1)
+        assert await learner.run(max_items=1) == 1  # pending scanned (none), then E0 learned
+        await _fill(store, 1, start=1)
+        # the dead incarnation's stale read runs now: E1 goes to the consumer's pending list
+        stale = await client.xreadgroup(
+            "learners", stream.consumer, {store.keys.outcomes(0): ">"}, count=1
+        )
+        assert len(stale[0][1]) == 1
+        await _fill(store, 1, start=2)
+        assert await learner.run(max_items=1) == 1  # E2, newer than E1, is learned first
+        await learner.run(until_idle=True)  # idle: the pending entries are looked at again
+        await learner.run(until_idle=True)
+        await learner.close()
+        again = LearnerLoop(store.outcome_stream(), store.models, store.models, block_ms=20)
+        await again.restore()
+        await again.run(until_idle=True)  # a restart learns nothing twice
+        await again.close()
+        pending = await stream.pending_count()
+        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
+        return again.state.learned, pending
+
+    learned, pending = asyncio.run(scenario())
+    assert learned == 3
+    assert pending == 0
+
+
+class _ServedBeforeTheAck:
+    """The first batch, delivered once more by the read in flight while it was acknowledged: what
+    a scan of the pending entries sent just before the acknowledgement returns."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._first: Sequence[object] | None = None
+        self._acked = asyncio.Event()
+
+    async def read(self, count: int, block_ms: int) -> Sequence[object]:
+        if self._first is None:
+            self._first = await self._source.read(count, block_ms)
+            return self._first
+        if not self._acked.is_set():
+            await self._acked.wait()
+            return self._first
+        result: Sequence[object] = await self._source.read(count, block_ms)
+        return result
+
+    async def ack(self, positions: Mapping[int, Sequence[str]]) -> None:
+        await self._source.ack(positions)
+        self._acked.set()
+
+
+def test_a_batch_read_before_its_acknowledgement_is_not_learned_again(redis_url: str) -> None:
+    async def scenario() -> int:
+        client = connect(redis_url)
+        store = FeatureStore.build(client, Keys(prefix=f"t{uuid.uuid4().hex[:8]}"))
+        await _fill(store, 5)
+        source = _ServedBeforeTheAck(store.outcome_stream())
+        learner = LearnerLoop(
+            source, store.models, store.models, block_ms=20, checkpoint_interval_s=0
+        )
+        stop = asyncio.Event()
+        task = asyncio.create_task(learner.run(stop))
+        await asyncio.sleep(0.5)
+        stop.set()
+        await task
+        await learner.close()
+        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
+        return learner.state.learned
+
+    assert asyncio.run(scenario()) == 5
+
+
+class _Unacknowledged:
+    """An outcome source whose acknowledgements never reach Redis (a learner that dies first)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+
+    async def read(self, count: int, block_ms: int) -> Sequence[object]:
+        result: Sequence[object] = await self._source.read(count, block_ms)
+        return result
+
+    async def ack(self, positions: Mapping[int, Sequence[str]]) -> None:
+        del positions
+
+
+def test_a_checkpoint_from_before_exact_ids_learns_nothing_twice(redis_url: str) -> None:
+    """An older checkpoint has only one position per shard: what it applied is skipped by it."""
+
+    async def scenario() -> int:
+        client = connect(redis_url)
+        store = FeatureStore.build(client, Keys(prefix=f"t{uuid.uuid4().hex[:8]}"))
+        stream = store.outcome_stream()
+        await _fill(store, 4)
+        first = LearnerLoop(_Unacknowledged(stream), store.models, store.models, block_ms=20)
+        await first.restore()
+        assert await first.run(max_items=4) == 4  # checkpointed; dies before acknowledging
+        state = first.state
+        del state.applied  # as the earlier learner pickled it
+        await store.models.save_checkpoint(pickle.dumps(state))
+        await first.close()
+        assert await stream.pending_count() == 4
+        again = LearnerLoop(store.outcome_stream(), store.models, store.models, block_ms=20)
+        await again.restore()
+        await _fill(store, 2, start=4)
+        await again.run(until_idle=True)
+        await again.close()
+        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
+            await client.delete(key)
+        await client.aclose()
+        return again.state.learned
+
+    assert asyncio.run(scenario()) == 6
