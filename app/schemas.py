@@ -204,7 +204,7 @@ class LearningMetrics(BaseModel):
     model: ControlMetrics
     lift: Lift
     auc: float | None = None
-    """Rolling AUC of the served propensities over the last outcomes (river RollingROCAUC)."""
+    """Exact AUC of the served propensities over the latest 1,000 outcomes."""
     calibration: list[dict[str, Any]] = []
     """Per propensity bucket: mean predicted vs observed acceptance, and n."""
     exploration_share: float | None = None

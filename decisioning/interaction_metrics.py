@@ -29,9 +29,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from models.learning_metrics import CALIBRATION_EDGES
+from models.learning_metrics import CALIBRATION_EDGES, exact_auc
 from models.offline import Estimate, ips, snips
 
 from .learning_metrics import OfferCounts, lift_interval
@@ -143,31 +142,6 @@ def summarise_interactions(rows: Sequence[Mapping[str, Any]]) -> InteractionSumm
         timeline=_timeline(decisions.values()),
         rows=len(rows),
     )
-
-
-def exact_auc(scores: Sequence[float], labels: Sequence[bool]) -> float | None:
-    """Area under the ROC curve over all the rows (Mann-Whitney, ties counted half).
-
-    Over a chosen window the exact AUC is the honest figure; the live view keeps river's rolling
-    AUC over the latest outcomes instead. None until both classes were seen.
-
-    >>> exact_auc([0.1, 0.4, 0.35, 0.8], [False, False, True, True])
-    0.75
-    >>> exact_auc([0.5, 0.5], [False, True])
-    0.5
-    """
-    s = np.asarray(scores, dtype=np.float64)
-    y = np.asarray(labels, dtype=bool)
-    positives = int(y.sum())
-    negatives = len(y) - positives
-    if positives == 0 or negatives == 0:
-        return None
-    order = np.argsort(s, kind="mergesort")
-    _, first, counts = np.unique(s[order], return_index=True, return_counts=True)
-    ranks: npt.NDArray[np.float64] = np.empty(len(s))
-    ranks[order] = np.repeat(first + (counts + 1) / 2, counts)
-    u = float(ranks[y].sum()) - positives * (positives + 1) / 2
-    return round(u / (positives * negatives), 4)
 
 
 def calibration(scores: Sequence[float], labels: Sequence[bool]) -> list[dict[str, Any]]:
