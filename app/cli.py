@@ -140,7 +140,10 @@ async def _run_until_signal(
     work: Callable[[Runtime, asyncio.Event], Awaitable[None]],
 ) -> int:
     """Open the runtime, run ``work`` until SIGTERM or SIGINT, close the runtime."""
+    from .memory import limit_malloc_arenas
     from .runtime import Runtime
+
+    limit_malloc_arenas(settings.malloc_arenas)
 
     runtime = await Runtime.open(settings)
     stop = asyncio.Event()

@@ -17,6 +17,7 @@ from .auth import SessionSigner, install_log_redaction
 from .deps import AuthDep
 from .errors import ERROR_RESPONSES, install_error_handlers
 from .limits import LimitsMiddleware
+from .memory import limit_malloc_arenas
 from .routers import (
     customers,
     decisions,
@@ -97,6 +98,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    limit_malloc_arenas(settings.malloc_arenas)  # before any thread: each worker calls this
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

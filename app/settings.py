@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     """How long Redis keeps a decision for joining its outcomes (an offer's outcome window plus
     a day, when longer). Redis memory is about rate x TTL x the bytes of one logged decision;
     the SQL archive keeps the joined history for good."""
+    malloc_arenas: int = Field(default=2, ge=0)
+    """glibc malloc arenas per process (``app/memory.py``); 0 keeps glibc's default."""
     learner_lease_s: float = Field(default=10.0, ge=0.5)
     """How long the active learner's lease lasts unrenewed: a standby takes over within it."""
     snapshot_refresh_s: float = Field(default=0.5, gt=0)

@@ -89,12 +89,12 @@ def rss_mb(pid: int) -> float:
 
 
 def start_server(
-    redis_url: str, data: Path, prefix: str, admin: str
+    redis_url: str, database_url: str | None, data: Path, prefix: str, admin: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = os.environ | {
         "REDIS_URL": redis_url,
-        "DATABASE_URL": f"sqlite:///{data / 'nbo.db'}",
+        "DATABASE_URL": database_url or f"sqlite:///{data / 'nbo.db'}",
         "NBO_DATA_DIR": str(data),
         "NBO_ADMIN_KEY": admin,
         "NBO_KEY_PREFIX": prefix,
@@ -364,6 +364,9 @@ def main() -> int:
     parser.add_argument("--in-flight", type=int, default=16)
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--database-url", default=None, help="SQL database (default: SQLite in a temporary folder)"
+    )
     args = parser.parse_args()
     bundled = None
     redis_url = args.redis_url
@@ -374,7 +377,7 @@ def main() -> int:
         prefix = f"soak{uuid.uuid4().hex[:6]}"
         admin = f"soak-{uuid.uuid4().hex}"
         r = redis.Redis.from_url(redis_url)
-        process, base_url = start_server(redis_url, Path(folder), prefix, admin)
+        process, base_url = start_server(redis_url, args.database_url, Path(folder), prefix, admin)
         where = "bundled" if bundled else "shared: used_memory includes other data"
         print(f"nbo serve pid {process.pid} on {base_url}; Redis {redis_url} ({where})")
         try:
