@@ -151,6 +151,7 @@ async def _run_until_signal(
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    runtime.start_memory_trim()
     print(banner, flush=True)
     try:
         await work(runtime, stop)

@@ -35,6 +35,7 @@ from feature_store import (
 from models import BanditModel, LearnerLoop, Snapshot, ThompsonPolicy
 
 from .auth import KeyRing
+from .memory import trim_forever
 from .settings import Settings
 
 __all__ = ["Runtime"]
@@ -173,8 +174,13 @@ class Runtime:
 
     def start_background(self, *, learner: bool) -> None:
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="nbo-refresh"))
+        self.start_memory_trim()
         if learner:
             self._tasks.append(asyncio.create_task(self._learner_loop(), name="nbo-learner"))
+
+    def start_memory_trim(self) -> None:
+        trim = trim_forever(self._stop, self.settings.malloc_trim_s)
+        self._tasks.append(asyncio.create_task(trim, name="nbo-malloc-trim"))
 
     async def _refresh_loop(self) -> None:
         interval = min(self.settings.snapshot_refresh_s, self.settings.catalogue_refresh_s)

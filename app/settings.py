@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     the SQL archive keeps the joined history for good."""
     malloc_arenas: int = Field(default=2, ge=0)
     """glibc malloc arenas per process (``app/memory.py``); 0 keeps glibc's default."""
+    malloc_trim_s: float = Field(default=30.0, ge=0)
+    """How often free heap pages are handed back to the system (glibc); 0: never."""
     learner_lease_s: float = Field(default=10.0, ge=0.5)
     """How long the active learner's lease lasts unrenewed: a standby takes over within it."""
     snapshot_refresh_s: float = Field(default=0.5, gt=0)

@@ -18,3 +18,31 @@ def test_arenas_are_capped_unless_malloc_arena_max_is_set() -> None:
         capture_output=True, text=True,
     )  # fmt: skip
     assert given.stdout.split() == ["False", "False"]
+
+
+TRIM = """
+import ctypes, re
+from pathlib import Path
+from app.memory import trim_free_memory
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+def rss():
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmRSS:\\s+(\\d+)", status).group(1)) // 1024
+blocks = [libc.malloc(1024) for _ in range(100_000)]
+for b in blocks:
+    ctypes.memset(b, 1, 1024)
+for b in blocks[:-1]:  # the last one keeps glibc from trimming the top of its heap itself
+    libc.free(b)
+before = rss()
+trimmed = trim_free_memory()
+print(before, rss(), trimmed)
+"""
+
+
+def test_trimming_hands_freed_heap_pages_back_to_the_system() -> None:
+    done = subprocess.run([sys.executable, "-c", TRIM], capture_output=True, text=True)
+    before, after, trimmed = done.stdout.split()
+    assert trimmed == "True"
+    assert int(before) - int(after) >= 50  # MB: ~100 MB of 1 kB blocks were freed
