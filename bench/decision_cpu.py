@@ -7,6 +7,8 @@ Throughput on a shared 2-core machine is noisy; the CPU one decision costs this 
   scoring, arbitration, decision log): the whole decision without HTTP;
 - ``asgi``: ``POST /v1/decisions`` through the FastAPI app (middleware, auth, body parsing,
   the route, the answer), called as an ASGI app with a prebuilt scope: no socket, no uvicorn;
+- ``http``: the same ASGI call with a decider that returns a fixed answer: the HTTP layer alone
+  (middleware, routing, auth, body, metrics, serialisation);
 - ``floor``: the same ASGI call into ``bench/floor_app.py`` (one HGETALL + numpy score of 100
   offers), for the ratio.
 
@@ -253,6 +255,19 @@ async def main() -> None:
                     if await target.post(body) != 200:
                         raise RuntimeError(f"{target.status}: {target.body[:300]!r}")
 
+            fixed = await decider.decide(DecisionRequest("C000001", "web", "visit"))
+
+            class FixedDecider:
+                async def decide(self, _request: DecisionRequest) -> Any:
+                    return fixed
+
+            async def run_http(batch: list[bytes]) -> None:
+                runtime.decider = FixedDecider()
+                try:
+                    await run_asgi(nbo_asgi, batch)
+                finally:
+                    runtime.decider = decider
+
             # one warm pass of each (caches, pools, first-request encodings)
             await run_decide(200)
             await run_asgi(nbo_asgi, bodies(200))
@@ -277,6 +292,8 @@ async def main() -> None:
                     await measure("decide", run_decide(args.decisions))
                 if args.only in ("all", "asgi"):
                     await measure("asgi", run_asgi(nbo_asgi, bodies(args.decisions)))
+                if args.only in ("all", "asgi"):
+                    await measure("http", run_http(bodies(args.decisions)))
                 if floor_asgi:
                     await measure("floor", run_asgi(floor_asgi, bodies(args.decisions)))
 
