@@ -40,6 +40,15 @@ class OfferMatrix:
     """(n_offers,) squared norm of each offer's tokens that the snapshot has never seen."""
     own: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     """(n_offers,) each offer's own model in the snapshot, -1 for none (never learned)."""
+    values_sq: FloatArray = field(init=False, repr=False, compare=False)
+    """``values ** 2``, computed once: every score needs it."""
+    known_sq: FloatArray = field(init=False, repr=False, compare=False)
+    """(n_offers,) squared norm of each offer's known tokens (``values_sq`` summed by row)."""
+
+    def __post_init__(self) -> None:
+        values_sq = self.values * self.values
+        object.__setattr__(self, "values_sq", values_sq)
+        object.__setattr__(self, "known_sq", values_sq.sum(axis=1))
 
     def __len__(self) -> int:
         return len(self.offer_ids)
@@ -175,12 +184,11 @@ class Snapshot:
         unknown_sq /= norm_sq
         u = x @ self.weights[rows]
         s = (x * x) @ self.variances[rows]
-        a = offers.values
-        mean = self.intercept + a @ u
+        mean = self.intercept + offers.values @ u
         known_sq = float(x @ x)
         # terms with a token never seen on either side carry the prior variance
-        var = (a * a) @ s + self.prior_variance * (
-            offers.unknown_sq * known_sq + unknown_sq * ((a * a).sum(axis=1) + offers.unknown_sq)
+        var = offers.values_sq @ s + self.prior_variance * (
+            offers.unknown_sq * known_sq + unknown_sq * (offers.known_sq + offers.unknown_sq)
         )
         if self.own_dims > 0 and len(offers.own):
             self._score_own(np.asarray(rows, dtype=np.intp), x, offers.own, mean, var)

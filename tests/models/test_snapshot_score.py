@@ -133,3 +133,16 @@ def test_score_without_own_models_or_scales() -> None:
     want_mean, want_var = _reference(snapshot, context, offers)
     np.testing.assert_allclose(mean, want_mean, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(var, want_var, rtol=1e-12, atol=1e-12)
+
+
+def test_scoring_all_then_picking_equals_scoring_the_picked() -> None:
+    """The funnel scores a channel's whole encoded catalogue and keeps the eligible offers."""
+    rng = np.random.default_rng(11)
+    snapshot = _snapshot(rng, n_own=40, dims=12)
+    offers = snapshot.encode_offers([{"id": f"o{i}", "category": "tv"} for i in range(45)])
+    picked = np.array([0, 3, 4, 17, 39, 40, 44])
+    context = _context(rng)
+    mean, var = snapshot.score(context, offers)
+    sub_mean, sub_var = snapshot.score(context, offers.take(picked))
+    np.testing.assert_allclose(mean[picked], sub_mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(var[picked], sub_var, rtol=1e-12, atol=1e-15)
