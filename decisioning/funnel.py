@@ -301,6 +301,19 @@ class Decider:
             excluded=excluded if request.explain else None,
         )
 
+    def prepare(self) -> None:
+        """Encode the catalogue against the served snapshot now, for every channel decided on.
+
+        The runtime calls it after each refresh, so that the first decision after a model
+        hot-load or a catalogue change does not pay for encoding every offer (cached per
+        snapshot and catalogue version: a no-op when nothing changed).
+        """
+        if not self.catalogue.offers:
+            return
+        matrix, row_of = self.model.offer_matrix(self.model.snapshot, self.catalogue)
+        for channel in list(self._screens):
+            self._screen_matrix(matrix, row_of, self._screen(channel))
+
     def _screen(self, channel: str) -> Screen:
         """The channel's candidates, compiled once per catalogue version (see ``Screen``)."""
         offers = self.catalogue.for_channel(channel)
