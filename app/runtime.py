@@ -167,6 +167,8 @@ class Runtime:
             data = await self.store.models.load_snapshot(latest)
             if data is not None:
                 self.model.install(await asyncio.to_thread(Snapshot.from_bytes, data))
+        # on the event loop, not in a thread: the holder's cache is swapped without a lock
+        self.decider.prepare()
 
     async def catalogue_changed(self) -> None:
         version = await self.store.models.bump_catalogue()

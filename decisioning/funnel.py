@@ -194,7 +194,7 @@ class Decider:
         self.model = model
         self.policy = policy
         self._screens: dict[str, Screen] = {}
-        self._rows: dict[str, tuple[OfferMatrix, Screen, npt.NDArray[np.intp]]] = {}
+        self._rows: dict[str, tuple[OfferMatrix, Screen, OfferMatrix]] = {}
 
     @property
     def contacts(self) -> ContactPolicy:
@@ -301,6 +301,19 @@ class Decider:
             excluded=excluded if request.explain else None,
         )
 
+    def prepare(self) -> None:
+        """Encode the catalogue against the served snapshot now, for every channel decided on.
+
+        The runtime calls it after each refresh, so that the first decision after a model
+        hot-load or a catalogue change does not pay for encoding every offer (cached per
+        snapshot and catalogue version: a no-op when nothing changed).
+        """
+        if not self.catalogue.offers:
+            return
+        matrix, row_of = self.model.offer_matrix(self.model.snapshot, self.catalogue)
+        for channel in list(self._screens):
+            self._screen_matrix(matrix, row_of, self._screen(channel))
+
     def _screen(self, channel: str) -> Screen:
         """The channel's candidates, compiled once per catalogue version (see ``Screen``)."""
         offers = self.catalogue.for_channel(channel)
@@ -348,14 +361,14 @@ class Decider:
         tier = SERVICE_TIER_WEIGHT.get(str(context.get("value_tier")), 1.0)
         return np.where(screen.service[chosen], tier, 1.0)
 
-    def _offer_rows(
+    def _screen_matrix(
         self, matrix: OfferMatrix, row_of: Mapping[str, int], screen: Screen
-    ) -> npt.NDArray[np.intp]:
-        """Row of each of the screen's offers in the snapshot's encoded catalogue (cached)."""
+    ) -> OfferMatrix:
+        """The screen's offers encoded, in the screen's order (cached per snapshot and screen)."""
         cached = self._rows.get(screen.channel)
         if cached is None or cached[0] is not matrix or cached[1] is not screen:
             rows = np.array([row_of[o.offer_id] for o in screen.offers], dtype=np.intp)
-            cached = self._rows[screen.channel] = (matrix, screen, rows)
+            cached = self._rows[screen.channel] = (matrix, screen, matrix.take(rows))
         return cached[2]
 
     def _weights(
@@ -420,8 +433,13 @@ class Decider:
         if not eligible:
             return [], False
         matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
-        sub = matrix.take(self._offer_rows(matrix, row_of, screen)[chosen])
-        mean, var = snapshot.score(context, sub)
+        offers = self._screen_matrix(matrix, row_of, screen)
+        if 2 * len(chosen) >= len(offers):
+            # most offers are eligible: score them all, keep the eligible (no sub-matrix copy)
+            mean, var = snapshot.score(context, offers)
+            mean, var = mean[chosen], var[chosen]
+        else:
+            mean, var = snapshot.score(context, offers.take(chosen))
         propensity = Snapshot.calibrated(mean, var)
         weights_c = self._context_weights(screen, chosen, context, request.interaction)
         weights = screen.weights[chosen] * weights_c

@@ -40,6 +40,32 @@ class OfferMatrix:
     """(n_offers,) squared norm of each offer's tokens that the snapshot has never seen."""
     own: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     """(n_offers,) each offer's own model in the snapshot, -1 for none (never learned)."""
+    # derived once per matrix (the funnel keeps a channel's matrix per snapshot): every score
+    # needs them
+    values_sq: FloatArray = field(init=False, repr=False, compare=False)
+    """``values ** 2``."""
+    known_sq: FloatArray = field(init=False, repr=False, compare=False)
+    """(n_offers,) squared norm of each offer's known tokens (``values_sq`` summed by row)."""
+    own_at: npt.NDArray[np.intp] = field(init=False, repr=False, compare=False)
+    """``own`` with 0 for the offers that have none (a safe index; masked by ``learned``)."""
+    learned: FloatArray = field(init=False, repr=False, compare=False)
+    """1.0 for an offer with an own model, else 0.0."""
+    new: FloatArray = field(init=False, repr=False, compare=False)
+    """1.0 for an offer without an own model, else 0.0."""
+    some_own: bool = field(init=False, repr=False, compare=False)
+    some_new: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values_sq = self.values * self.values
+        learned = self.own >= 0
+        set_ = object.__setattr__
+        set_(self, "values_sq", values_sq)
+        set_(self, "known_sq", values_sq.sum(axis=1))
+        set_(self, "own_at", np.where(learned, self.own, 0).astype(np.intp))
+        set_(self, "learned", learned.astype(np.float64))
+        set_(self, "new", (~learned).astype(np.float64))
+        set_(self, "some_own", bool(learned.any()))
+        set_(self, "some_new", not bool(learned.all()))
 
     def __len__(self) -> int:
         return len(self.offer_ids)
@@ -167,45 +193,67 @@ class Snapshot:
             else:
                 rows.append(row)
                 xs.append(value)
-        x = np.asarray(xs)
+        x = np.asarray(xs, dtype=np.float64)
+        # one index array for the three gathers (a list would be converted by each)
+        at = np.asarray(rows, dtype=np.intp)
         if len(self.row_scale):
-            x *= self.row_scale[rows]
+            x *= self.row_scale.take(at)
         norm_sq = float(x @ x) + unknown_sq
         x /= np.sqrt(norm_sq)
         unknown_sq /= norm_sq
-        u = x @ self.weights[rows]
-        s = (x * x) @ self.variances[rows]
-        a = offers.values
-        mean = self.intercept + a @ u
+        u = x @ self.weights.take(at, axis=0)
+        s = (x * x) @ self.variances.take(at, axis=0)
+        mean = self.intercept + offers.values @ u
         known_sq = float(x @ x)
         # terms with a token never seen on either side carry the prior variance
-        var = (a * a) @ s + self.prior_variance * (
-            offers.unknown_sq * known_sq + unknown_sq * ((a * a).sum(axis=1) + offers.unknown_sq)
+        var = offers.values_sq @ s + self.prior_variance * (
+            offers.unknown_sq * known_sq + unknown_sq * (offers.known_sq + offers.unknown_sq)
         )
         if self.own_dims > 0 and len(offers.own):
-            self._score_own(np.asarray(rows, dtype=np.intp), x, offers.own, mean, var)
+            self._score_own(at, x, offers, mean, var)
         return mean, var
 
     def _score_own(
         self,
         rows: npt.NDArray[np.intp],
         x: FloatArray,
-        own: npt.NDArray[np.intp],
+        offers: OfferMatrix,
         mean: FloatArray,
         var: FloatArray,
     ) -> None:
-        """Add each offer's own part to ``mean`` and ``var`` (in place), vectorised."""
-        known = own >= 0
-        if not known.all():  # never learned: the own terms are at the prior
+        """Add each offer's own part to ``mean`` and ``var`` (in place), vectorised.
+
+        The context over the own dims is made one dense vector ``xo`` (zero where a token is
+        absent; a token met twice adds up), so ``theta_o . x`` is ``own_mean @ xo`` and
+        ``x' S_o x`` is each flattened ``S_o`` dotted with the flattened ``outer(xo, xo)``: the
+        same sums as gathering each offer's ``S_o[present, present]`` block, without the
+        gather (which cost most of a decision's scoring time, bench/decision_cpu.py). Offers
+        without an own model get the prior term, the others theirs, through the masks the
+        offer matrix holds (adding ``0.0`` where a term does not apply changes nothing).
+        """
+        if offers.some_new:  # never learned: the own terms are at the prior
             x_prior = x[rows < self.own_dims]
-            var[~known] += self.own_prior_variance * float(x_prior @ x_prior)
-        if known.any():
-            sel = rows < self.own_mean.shape[1]
-            od, ox = rows[sel], x[sel]
-            k = own[known]
-            mean[known] += self.own_mean[k][:, od] @ ox
-            cov = self.own_cov[k[:, None, None], od[None, :, None], od[None, None, :]]
-            var[known] += np.einsum("nij,i,j->n", cov, ox, ox)
+            var += (self.own_prior_variance * float(x_prior @ x_prior)) * offers.new
+        if not offers.some_own:
+            return
+        dims = self.own_mean.shape[1]
+        sel = rows < dims
+        xo = np.bincount(rows[sel], weights=x[sel], minlength=dims)
+        k = offers.own_at
+        n_own = len(self.own_cov)
+        if 4 * len(k) < n_own:  # a few offers among many own models: only theirs
+            cov, means = self.own_cov.take(k, axis=0), self.own_mean.take(k, axis=0)
+            k = np.arange(len(k))
+        else:  # all of them, then pick (no copy)
+            cov, means = self.own_cov, self.own_mean
+        quad = cov.reshape(len(cov), dims * dims) @ np.outer(xo, xo).ravel()
+        lin = means @ xo
+        if offers.some_new:
+            mean += lin.take(k) * offers.learned
+            var += quad.take(k) * offers.learned
+        else:
+            mean += lin.take(k)
+            var += quad.take(k)
 
     def drivers(self, offer: Mapping[str, Any], top: int = 5) -> list[tuple[str, float]]:
         """The context tokens that most move this offer's acceptance logit, with their weights.

@@ -1,0 +1,26 @@
+"""Routes that authenticate through ``caller_role`` declare the same OpenAPI security as those
+using ``require_role``: clients generated from /openapi.json send the key to both alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.main import create_app
+from app.settings import Settings
+
+
+def test_every_v1_operation_declares_the_bearer_and_cookie_schemes(tmp_path: Path) -> None:
+    app = create_app(Settings(admin_key="nbo_admin_openapi_test_key", data_dir=tmp_path))
+    schema = app.openapi()
+    schemes = schema["components"]["securitySchemes"]
+    assert set(schemes) == {"HTTPBearer", "APIKeyCookie"}
+    expected = [{"HTTPBearer": []}, {"APIKeyCookie": []}]
+    hot = {("/v1/decisions", "post"), ("/v1/decisions/{decision_id}/outcomes", "post")}
+    seen = set()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if (path, method) in hot:
+                seen.add((path, method))
+                assert operation["security"] == expected
+    assert seen == hot
+    assert schema["paths"]["/v1/offers"]["get"]["security"] == expected
