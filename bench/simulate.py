@@ -85,7 +85,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sim_world import CHANNELS, SEGMENTS, Context, World, WorldConfig  # noqa: E402
+from sim_world import CHANNELS, Context, World, WorldConfig  # noqa: E402
 
 from decisioning import DecisionRequest, decision_context  # noqa: E402
 from models import (  # noqa: E402
@@ -321,6 +321,22 @@ def record_choice(
     return p * float(truth.values[offer]), accepted
 
 
+def model_kwargs(text: str) -> dict[str, Any]:
+    """``name=value,...`` as BanditModel keyword arguments (numbers, true/false, none)."""
+    out: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        low = value.lower()
+        if low in ("true", "false"):
+            out[name] = low == "true"
+        elif low == "none":
+            out[name] = None
+        else:
+            number = float(value)
+            out[name] = int(number) if number.is_integer() and "." not in value else number
+    return out
+
+
 def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
     nbo = None
     if args.mode == "inprocess":
@@ -331,6 +347,7 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
                 half_life=args.half_life or None,
                 scale_numeric=args.scale_numeric,
                 learning_rate=args.learning_rate,
+                **model_kwargs(args.model_kw),
             ),
             ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
             args.snapshot_every,
@@ -650,7 +667,7 @@ def new_offer_lines(
     offer = world.offers[world.new_offer_index]
     out.add(
         f"new offer @{at:,}: {offer.offer_id} ({offer.category}, {offer.price_tier} price, term "
-        f"{offer.term}), best for segment {SEGMENTS[seg]} (the oracle gives it to "
+        f"{offer.term}), best for segment {world.segment_names[seg]} (the oracle gives it to "
         f"{rec.oracle_new[idx].mean():.0%} of that segment)"
     )
     half: dict[str, int | None] = {}
@@ -716,7 +733,7 @@ def events(world: World, i: int, args: argparse.Namespace, on_new: Callable[[], 
         offer = world.add_new_offer()
         print(
             f"# decision {i:,}: new offer {offer.offer_id} ({offer.name}), best for segment "
-            f"{SEGMENTS[world.new_offer_segment]}",
+            f"{world.segment_names[world.new_offer_segment]}",
             flush=True,
         )
         on_new()
@@ -1057,10 +1074,47 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--half-life", type=float, default=20000.0, help="nbo's BanditModel half_life (0: never)"
     )
+    p.add_argument(
+        "--model-kw",
+        default="",
+        help="more keyword arguments of nbo's BanditModel, e.g. own_dims=64,own_raw=true",
+    )
     p.add_argument("--epsilon", type=float, default=0.1, help="the baseline's epsilon")
     p.add_argument("--baseline", choices=("bandit", "river"), default="bandit")
     p.add_argument("--customers", type=int, default=5000)
     p.add_argument("--offers", type=int, default=48)
+    defaults = WorldConfig()
+    p.add_argument("--segments", type=int, default=defaults.segments, help="customer segments")
+    p.add_argument(
+        "--base-rate",
+        type=float,
+        default=defaults.base_rate,
+        help="mean acceptance of a random eligible offer",
+    )
+    p.add_argument(
+        "--drift-segments",
+        type=int,
+        default=defaults.drift_segments,
+        help="segments whose taste drifts",
+    )
+    p.add_argument(
+        "--drift-rise",
+        type=float,
+        default=defaults.drift_rise,
+        help="logit gained by the rising category at the drift",
+    )
+    p.add_argument(
+        "--drift-drop",
+        type=float,
+        default=defaults.drift_drop,
+        help="logit lost by the drifted segments' previous favourite",
+    )
+    p.add_argument(
+        "--new-offer-lift",
+        type=float,
+        default=defaults.new_offer_lift,
+        help="the new offer's acceptance in its segment over the best existing offer's",
+    )
     p.add_argument(
         "--offer-values",
         choices=("unit", "varied"),
@@ -1084,7 +1138,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     world_seed, stream_seed = args.seed, args.seed + 1000
-    world = World(WorldConfig(customers=args.customers, offers=args.offers), seed=world_seed)
+    config = WorldConfig(
+        customers=args.customers,
+        offers=args.offers,
+        segments=args.segments,
+        base_rate=args.base_rate,
+        drift_segments=args.drift_segments,
+        drift_rise=args.drift_rise,
+        drift_drop=args.drift_drop,
+        new_offer_lift=args.new_offer_lift,
+    )
+    world = World(config, seed=world_seed)
     if args.offer_values == "varied":
         vrng = np.random.default_rng(args.seed + 2000)
         world.offers = [
