@@ -92,17 +92,6 @@ _MIN_RMS = 0.1
 so far must not blow up the first non-zero value."""
 
 
-EB_NU = 2.0
-
-
-def _field_id(token: str, fields: dict[str, int]) -> int:
-    name, eq, _ = token.partition("=")
-    if not eq:
-        base, marker, k = token.rpartition("#b")
-        name = base + "#b" if marker and k.isdigit() else token
-    return fields.setdefault(name, len(fields))
-
-
 def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
@@ -162,10 +151,6 @@ class BanditModel:
         own_prior_variance: float = 0.1,
         half_life: float | None = 20000.0,
         scale_numeric: bool = False,
-        empirical_bayes: bool = False,
-        kalman: bool = False,
-        own_raw: bool = False,
-        inflate: bool = True,
         seed: int = 0,
     ) -> None:
         self.learning_rate = learning_rate
@@ -178,17 +163,12 @@ class BanditModel:
         self.own_prior_variance = own_prior_variance
         self.half_life = half_life
         self.scale_numeric = scale_numeric
-        self.empirical_bayes = empirical_bayes
-        self.kalman = kalman
-        self.own_raw = own_raw
-        self.inflate = inflate
         self.seed = seed
         self._intercept = _logit(prior_rate)
         self._rows: dict[str, int] = {BIAS: 0}
         self._cols: dict[str, int] = {BIAS: 0}
         self._w = np.zeros((64, 16))
         self._evidence = np.zeros((64, 16))
-        self._inv_prior = np.full((64, 16), 1.0 / prior_variance)
         self._numeric = np.zeros(64, dtype=bool)
         """Per row: a numeric token (scaled by its RMS)."""
         self._sq_sum = np.zeros(64)
@@ -199,8 +179,6 @@ class BanditModel:
         dims = max(own_dims, 0)
         self._set_own(np.zeros((0, dims)), np.zeros((0, dims, dims)))
         self._since_decay = 0
-        self._rfields: dict[str, int] = {}
-        self._cfields: dict[str, int] = {}
         self._reset_caches()
 
     def _reset_caches(self) -> None:
@@ -264,15 +242,7 @@ class BanditModel:
             "_numeric": np.zeros(rows, dtype=bool),
             "_sq_sum": np.zeros(rows),
             "_sq_n": np.zeros(rows),
-            "empirical_bayes": False,
-            "kalman": False,
-            "own_raw": False,
-            "inflate": True,
-            "_rfields": {},
-            "_cfields": {},
         }
-        if "_inv_prior" not in state:
-            defaults["_inv_prior"] = np.full(state["_w"].shape, 1.0 / state["prior_variance"])
         state = {k: v for k, v in state.items() if k not in self._CACHES}
         self.__dict__.update(defaults | state)
         self._set_own(self._theta, self._cov)
@@ -389,9 +359,9 @@ class BanditModel:
         if rows <= r and cols <= c:
             return
         shape = (max(r, 1 << (rows - 1).bit_length()), max(c, 1 << (cols - 1).bit_length()))
-        for name in ("_w", "_evidence", "_inv_prior"):
+        for name in ("_w", "_evidence"):
             old = getattr(self, name)
-            new = np.full(shape, 1.0 / self.prior_variance if name == "_inv_prior" else 0.0)
+            new = np.zeros(shape)
             new[: old.shape[0], : old.shape[1]] = old
             setattr(self, name, new)
         for name in ("_numeric", "_sq_sum", "_sq_n"):
@@ -595,18 +565,12 @@ class BanditModel:
         if use_own:  # each context over the own dims, dense
             x_own = np.zeros((n, dims))
             sel = rows < dims
-            if self.own_raw:  # one-hot tokens at 1 (numerics through their buckets)
-                bias_value = xs[np.asarray(bounds[:-1], dtype=np.intp)]
-                raw = xs / bias_value[event]
-                raw[self._numeric[rows]] = 0.0
-                x_own[event[sel], rows[sel]] = raw[sel]
-            else:
-                x_own[event[sel], rows[sel]] = xs[sel]
+            x_own[event[sel], rows[sel]] = xs[sel]
         g = np.zeros(dims + 1)
         w_flat = self._w.reshape(-1)
         e_flat = self._evidence.reshape(-1)
         lr = self.learning_rate
-        ip_flat = self._inv_prior.reshape(-1)
+        inv_prior = 1.0 / self.prior_variance
         max_precision = 1.0 / self.min_variance
         precondition = self.precondition
         for t in range(n):
@@ -633,18 +597,14 @@ class BanditModel:
             if precondition:
                 # give the error to the weights the model is least sure of (an offer's own,
                 # rarely seen crosses) rather than evenly; the logit moves by lr * error
-                variance = evidence + ip_flat[flat]
+                variance = evidence + inv_prior
                 np.minimum(variance, max_precision, out=variance)
                 np.reciprocal(variance, out=variance)
                 v_shared = float(square @ variance)
                 if k >= 0:
                     share = v_shared / (v_shared + v_own)
                 variance *= cross
-                if self.kalman:
-                    v_total = v_shared + (v_own if k >= 0 else 0.0)
-                    variance *= gradient * share / (1.0 + h * v_total)
-                else:
-                    variance *= gradient * share * square_sums[t] / max(v_shared, 1e-12)
+                variance *= gradient * share * square_sums[t] / max(v_shared, 1e-12)
                 step = variance
             else:
                 step = gradient * cross
@@ -654,7 +614,7 @@ class BanditModel:
             step += weights
             w_flat[flat] = step
             self._intercept -= lr * 0.05 * gradient
-            evidence += (h * ((hi - lo - 1) if self.inflate else 1.0)) * square
+            evidence += (h * (hi - lo - 1)) * square
             e_flat[flat] = evidence
             if k >= 0:
                 # Kalman step of the offer's own model; its covariance loses the observed
@@ -665,13 +625,10 @@ class BanditModel:
                 np.multiply(u, h * damp, out=g[:dims])
                 g[dims] = lr * (1.0 - share) * gradient * damp
                 own -= np.multiply.outer(g, u)
-            if self.half_life or self.empirical_bayes:
+            if self.half_life:
                 self._since_decay += 1
                 if self._since_decay >= _DECAY_EVERY:
-                    if self.half_life:
-                        self._forget(self._since_decay)
-                    if self.empirical_bayes:
-                        self._update_priors()
+                    self._forget(self._since_decay)
                     self._since_decay = 0
         self._n_learned += n
 
@@ -688,27 +645,8 @@ class BanditModel:
             scale = np.sqrt(np.minimum(1.0, self.own_prior_variance / diag))
             cov *= scale[:, :, None] * scale[:, None, :]
 
-    def _update_priors(self) -> None:
-        R, C = len(self._rows), len(self._cols)
-        rf = np.array([_field_id(t, self._rfields) for t in sorted(self._rows, key=self._rows.__getitem__)])
-        cf = np.array([_field_id(t, self._cfields) for t in sorted(self._cols, key=self._cols.__getitem__)])
-        g = (rf[:, None] * 1000 + cf[None, :]).ravel()
-        ev = self._evidence[:R, :C].ravel()
-        w = self._w[:R, :C].ravel()
-        ip = self._inv_prior[:R, :C].ravel()
-        s2 = 1.0 / np.minimum(ev + ip, 1.0 / self.min_variance)
-        active = ev > 0
-        active[0] = False
-        uniq, inv = np.unique(g, return_inverse=True)
-        num = np.bincount(inv[active], (w * w + s2)[active], minlength=len(uniq))
-        cnt = np.bincount(inv[active], minlength=len(uniq))
-        nu = EB_NU
-        tau = (num + nu * self.prior_variance) / (cnt + nu)
-        self._inv_prior[:R, :C] = (1.0 / tau[inv]).reshape(R, C)
-
-    def _variances(self, evidence: FloatArray, inv_prior: FloatArray | None = None) -> FloatArray:
-        ip = 1.0 / self.prior_variance if inv_prior is None else inv_prior
-        precision = np.minimum(ip + evidence, 1.0 / self.min_variance)
+    def _variances(self, evidence: FloatArray) -> FloatArray:
+        precision = np.minimum(1.0 / self.prior_variance + evidence, 1.0 / self.min_variance)
         result: FloatArray = 1.0 / precision
         return result
 
@@ -728,13 +666,10 @@ class BanditModel:
         mean = self._intercept + float((self._w[block] * cross).sum())
         x_known = float(np.dot(xs, xs))
         a_known = float(np.dot(avs, avs))
-        var = float((self._variances(self._evidence[block], self._inv_prior[block]) * cross * cross).sum())
+        var = float((self._variances(self._evidence[block]) * cross * cross).sum())
         var += self.prior_variance * (x_unknown * (a_known + a_unknown) + a_unknown * x_known)
         if self.own_dims > 0 and "id" in offer:
             xv = xs
-            if self.own_raw:
-                xv = np.where(rows < self.own_dims, xs / xs[0], 0.0)
-                xv[self._numeric[rows]] = 0.0
             k = self._own_ids.get(str(offer["id"]))
             if k is None:  # never learned: its own terms are at the prior
                 prior_x = xv[rows < self.own_dims]
@@ -759,9 +694,6 @@ class BanditModel:
             own_prior_variance=self.own_prior_variance,
             half_life=self.half_life,
             scale_numeric=self.scale_numeric,
-            empirical_bayes=self.empirical_bayes,
-            kalman=self.kalman,
-            own_raw=self.own_raw,
             seed=self.seed,
         )
 
@@ -771,7 +703,7 @@ class BanditModel:
     def export(self, version: int = 0) -> Snapshot:
         """Freeze the weights for vectorised serving (a copy: learning goes on meanwhile)."""
         rows, cols = len(self._rows), len(self._cols)
-        variances = self._variances(self._evidence[:rows, :cols], self._inv_prior[:rows, :cols])
+        variances = self._variances(self._evidence[:rows, :cols])
         variances[0, 0] = 0.0
         n = len(self._own_ids)
         dims = min(self.own_dims, rows)
@@ -790,10 +722,4 @@ class BanditModel:
             own_dims=self.own_dims,
             own_prior_variance=self.own_prior_variance,
             row_scale=self._row_scale(rows),
-            own_scale=self._own_scale(dims) if self.own_raw else np.zeros(0),
         )
-
-    def _own_scale(self, dims: int) -> FloatArray:
-        """Per own dim: 1 for one-hot tokens, 0 for numeric value tokens (own_raw)."""
-        result: FloatArray = np.where(self._numeric[:dims], 0.0, 1.0)
-        return result

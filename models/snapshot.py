@@ -81,9 +81,6 @@ class Snapshot:
     row_scale: FloatArray = field(default_factory=lambda: np.zeros(0))
     """(context tokens,) factor on each token's value before normalising (numerics: 1 / their
     running RMS); empty: all 1."""
-    own_scale: FloatArray = field(default_factory=lambda: np.zeros(0))
-    """(own dims,) the own part sees each token's value before normalising times this (0 drops
-    a token); empty: the own part sees the normalised values."""
 
     @classmethod
     def empty(cls, *, prior_rate: float = 0.05, prior_variance: float = 1.0) -> Snapshot:
@@ -199,10 +196,6 @@ class Snapshot:
     ) -> None:
         """Add each offer's own part to ``mean`` and ``var`` (in place), vectorised."""
         known = own >= 0
-        if len(self.own_scale):  # the own part's view: unnormalised, scaled per token
-            inside = rows < len(self.own_scale)
-            x = np.where(inside, x / x[0], 0.0)
-            x[inside] *= self.own_scale[rows[inside]]
         if not known.all():  # never learned: the own terms are at the prior
             x_prior = x[rows < self.own_dims]
             var[~known] += self.own_prior_variance * float(x_prior @ x_prior)
@@ -260,7 +253,6 @@ class Snapshot:
             own_mean=self.own_mean.astype(np.float32),
             own_cov=self.own_cov.astype(np.float32),
             row_scale=self.row_scale.astype(np.float32),
-            own_scale=self.own_scale.astype(np.float32),
         )
         return buf.getvalue()
 
@@ -280,9 +272,6 @@ class Snapshot:
             row_scale = (
                 arrays["row_scale"].astype(np.float64) if "row_scale" in files else np.zeros(0)
             )
-            own_scale = (
-                arrays["own_scale"].astype(np.float64) if "own_scale" in files else np.zeros(0)
-            )
         return cls(
             version=int(meta["version"]),
             intercept=float(meta["intercept"]),
@@ -299,5 +288,4 @@ class Snapshot:
             own_dims=int(meta.get("own_dims", 0)),
             own_prior_variance=float(meta.get("own_prior_variance", 0.0)),
             row_scale=row_scale,
-            own_scale=own_scale,
         )
