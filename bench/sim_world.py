@@ -191,7 +191,9 @@ class World:
         self.z_num = (logged - logged.mean(axis=0)) / logged.std(axis=0)
         self.z_tenure = self.z_num[:, 0]
         complaints = rng.poisson(0.3, size=n)
-        app_user = rng.random(n) < _sigmoid(rng.normal(0.0, 1.0, size=len(self.segment_names)))[self.seg]
+        app_user = (
+            rng.random(n) < _sigmoid(rng.normal(0.0, 1.0, size=len(self.segment_names)))[self.seg]
+        )
         self.activity = rng.lognormal(0.0, 0.7, size=n)
         self.activity /= self.activity.sum()
         chan_pref = rng.dirichlet(np.full(len(CHANNELS), 2.0), size=len(self.segment_names))
@@ -255,7 +257,9 @@ class World:
     def _append_offer(self, offer: Offer) -> None:
         self.offers.append(offer)
         self._offer_eff.append(float(self._rng.normal(0.0, self.config.offer_sd)))
-        self._seg_offer.append(self._rng.normal(0.0, self.config.seg_offer_sd, size=len(self.segment_names)))
+        self._seg_offer.append(
+            self._rng.normal(0.0, self.config.seg_offer_sd, size=len(self.segment_names))
+        )
 
     def _rebuild(self) -> None:
         """Precompute the customer part (customers x offers) and the channel / intent parts."""
@@ -417,7 +421,9 @@ class World:
             self.seg_cat[s, rising] += cfg.drift_rise
         self._rebuild()
         self.drifted_segments = segments
-        falls = ", ".join(f"{self.segment_names[s]}: {CATEGORIES[f]}" for s, f in favourites.items())
+        falls = ", ".join(
+            f"{self.segment_names[s]}: {CATEGORIES[f]}" for s, f in favourites.items()
+        )
         self.drift_description = (
             f"segments {', '.join(self.segment_names[s] for s in segments)}: category "
             f"{CATEGORIES[rising]} +{cfg.drift_rise:g} logit; previous favourite "

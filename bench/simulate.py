@@ -88,6 +88,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sim_world import CHANNELS, Context, World, WorldConfig  # noqa: E402
 
 from decisioning import DecisionRequest, decision_context  # noqa: E402
+from decisioning.aggregates import aggregate_features  # noqa: E402
 from models import (  # noqa: E402
     BanditModel,
     EpsilonGreedyPolicy,
@@ -203,15 +204,22 @@ def score_truth(rec: Record, i: int, world: World, ctx: Context, truth: Truth) -
     rec.oracle_new[i] = best == world.new_offer_index
 
 
-def context_of(world: World, ctx: Context, now: datetime, id_prefix: str) -> dict[str, Any]:
-    """The flat context exactly as the service builds it (customer features + request)."""
+def context_of(
+    world: World, ctx: Context, now: datetime, id_prefix: str, *, aggregates: bool = False
+) -> dict[str, Any]:
+    """The flat context as the service builds it (customer features + request); with
+    ``aggregates``, also the real-time aggregates of a customer with no events (all zero), which
+    the service adds to every context."""
     request = DecisionRequest(
         customer_id=f"{id_prefix}c{ctx.customer:05d}",
         channel=world.channel(ctx),
         interaction=world.interaction(ctx),
         context={"intent": world.intent(ctx)},
     )
-    return decision_context(world.features(ctx), request, now)
+    features = world.features(ctx)
+    if aggregates:
+        features = features | aggregate_features({}, int(now.timestamp() * 1000))
+    return decision_context(features, request, now)
 
 
 # ------------------------------------------------------------------------------ in-process arm
@@ -715,7 +723,7 @@ def run_inprocess(world: World, stream: Stream, rec: Record, args: argparse.Name
         ctx = stream.contexts[i]
         truth = truth_of(world, ctx)
         score_truth(rec, i, world, ctx, truth)
-        context = context_of(world, ctx, now, args.id_prefix)
+        context = context_of(world, ctx, now, args.id_prefix, aggregates=args.aggregates)
         pick = rec.nbo_pick[i] = nbo.choose(context, ctx, truth)
         rec.nbo[i], rec.nbo_accepted[i] = record_choice(nbo, i, pick, context, truth, stream, args)
         rec.nbo_greedy[i] = float(truth.probs[nbo.last_greedy] * truth.values[nbo.last_greedy])
@@ -1078,6 +1086,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--model-kw",
         default="",
         help="more keyword arguments of nbo's BanditModel, e.g. own_dims=64,own_raw=true",
+    )
+    p.add_argument(
+        "--aggregates",
+        action="store_true",
+        help="in-process: contexts carry the (all-zero) real-time aggregates the service adds",
     )
     p.add_argument("--epsilon", type=float, default=0.1, help="the baseline's epsilon")
     p.add_argument("--baseline", choices=("bandit", "river"), default="bandit")
