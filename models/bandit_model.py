@@ -327,9 +327,10 @@ class BanditModel:
                 rows.append(row)
                 vals.append(1.0)
             elif kind is float or kind is int:
-                f = num_ids.get(name)
-                features.append(self._numeric_feature(name) if f is None else f)
-                values.append(value)
+                if value:  # a zero gives no token (see models.features)
+                    f = num_ids.get(name)
+                    features.append(self._numeric_feature(name) if f is None else f)
+                    values.append(value)
             elif kind is bool:
                 row = bool_rows.get((name, value))
                 if row is None:
