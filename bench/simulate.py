@@ -44,6 +44,13 @@ best offer per segment and channel), to tell personalisation from popularity. It
 seeds (all derived from ``--seed``; the truth and the stream of customers are the same in both
 modes) and the elapsed time. The exit code is 0 whatever the figures: this is a benchmark.
 
+Other worlds: ``--offers``, ``--segments``, ``--customers``, ``--base-rate``, ``--drift-segments``,
+``--drift-rise``, ``--drift-drop``, ``--new-offer-lift`` (defaults: the world above), e.g.
+``--offers 80 --segments 10 --customers 8000 --base-rate 0.03 --drift-segments 3 --drift-rise 1.2
+--drift-drop 0.8``. ``--aggregates``: in-process contexts also carry the all-zero real-time
+aggregates that the service adds to every context (as service mode sees them).
+``--model-kw name=value,...``: more keyword arguments of nbo's ``BanditModel``.
+
 Two modes::
 
     # in-process (about 30 s): models.BanditModel + models.ThompsonPolicy, scored through an
