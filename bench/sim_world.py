@@ -82,6 +82,8 @@ class WorldConfig:
 
     customers: int = 5000
     offers: int = 48
+    segments: int = 6
+    """Customer segments (the first six are named; more are ``segment6``, ...)."""
     base_rate: float = 0.04
     """Mean acceptance of a uniformly random eligible offer (sets the intercept)."""
     resp_sd: float = 0.4
@@ -164,17 +166,19 @@ class World:
         cfg = self.config
         rng = self._rng = np.random.default_rng(self.seed)
         n, k = cfg.customers, len(CATEGORIES)
+        extra = tuple(f"segment{i}" for i in range(len(SEGMENTS), cfg.segments))
+        self.segment_names: tuple[str, ...] = (SEGMENTS + extra)[: cfg.segments]
         # -- customers
-        seg_mix = rng.dirichlet(np.full(len(SEGMENTS), 4.0))
-        self.seg = rng.choice(len(SEGMENTS), size=n, p=seg_mix)
-        age_pref = rng.dirichlet(np.full(len(AGE_BANDS), 0.7), size=len(SEGMENTS))
-        value_pref = rng.dirichlet(np.full(len(VALUE_TIERS), 1.5), size=len(SEGMENTS))
+        seg_mix = rng.dirichlet(np.full(len(self.segment_names), 4.0))
+        self.seg = rng.choice(len(self.segment_names), size=n, p=seg_mix)
+        age_pref = rng.dirichlet(np.full(len(AGE_BANDS), 0.7), size=len(self.segment_names))
+        value_pref = rng.dirichlet(np.full(len(VALUE_TIERS), 1.5), size=len(self.segment_names))
         region_mix = rng.dirichlet(np.full(len(REGIONS), 5.0))
         self.age = _draw_rows(rng, age_pref[self.seg])
         self.value = _draw_rows(rng, value_pref[self.seg])
         self.region = rng.choice(len(REGIONS), size=n, p=region_mix)
         product_base = rng.uniform(0.1, 0.6, size=len(PRODUCTS))
-        product_tilt = rng.normal(0.0, 0.8, size=(len(SEGMENTS), len(PRODUCTS)))
+        product_tilt = rng.normal(0.0, 0.8, size=(len(self.segment_names), len(PRODUCTS)))
         logit_held = np.log(product_base / (1 - product_base)) + product_tilt[self.seg]
         self.held = rng.random((n, len(PRODUCTS))) < _sigmoid(logit_held)
         tenure = np.clip(rng.lognormal(3.2, 0.9, size=n), 1, 300).astype(int)
@@ -187,16 +191,18 @@ class World:
         self.z_num = (logged - logged.mean(axis=0)) / logged.std(axis=0)
         self.z_tenure = self.z_num[:, 0]
         complaints = rng.poisson(0.3, size=n)
-        app_user = rng.random(n) < _sigmoid(rng.normal(0.0, 1.0, size=len(SEGMENTS)))[self.seg]
+        app_user = (
+            rng.random(n) < _sigmoid(rng.normal(0.0, 1.0, size=len(self.segment_names)))[self.seg]
+        )
         self.activity = rng.lognormal(0.0, 0.7, size=n)
         self.activity /= self.activity.sum()
-        chan_pref = rng.dirichlet(np.full(len(CHANNELS), 2.0), size=len(SEGMENTS))
+        chan_pref = rng.dirichlet(np.full(len(CHANNELS), 2.0), size=len(self.segment_names))
         self.chan_pref = chan_pref
         self.intent_pref = rng.dirichlet(np.full(len(INTENTS), 1.5), size=len(CHANNELS))
         for c in range(n):
             self.customer_features.append(
                 {
-                    "segment": SEGMENTS[self.seg[c]],
+                    "segment": self.segment_names[self.seg[c]],
                     "age_band": AGE_BANDS[self.age[c]],
                     "region": REGIONS[self.region[c]],
                     "value_tier": VALUE_TIERS[self.value[c]],
@@ -213,7 +219,7 @@ class World:
         # -- the truth's blocks
         self.resp = rng.normal(0.0, cfg.resp_sd, size=n)
         self.chan = rng.normal(0.0, cfg.chan_sd, size=len(CHANNELS))
-        self.seg_cat = rng.normal(0.0, cfg.seg_cat_sd, size=(len(SEGMENTS), k))
+        self.seg_cat = rng.normal(0.0, cfg.seg_cat_sd, size=(len(self.segment_names), k))
         self.age_cat = rng.normal(0.0, cfg.age_cat_sd, size=(len(AGE_BANDS), k))
         self.region_cat = rng.normal(0.0, cfg.region_cat_sd, size=(len(REGIONS), k))
         self.chan_cat = rng.normal(0.0, cfg.chan_cat_sd, size=(len(CHANNELS), k))
@@ -251,7 +257,9 @@ class World:
     def _append_offer(self, offer: Offer) -> None:
         self.offers.append(offer)
         self._offer_eff.append(float(self._rng.normal(0.0, self.config.offer_sd)))
-        self._seg_offer.append(self._rng.normal(0.0, self.config.seg_offer_sd, size=len(SEGMENTS)))
+        self._seg_offer.append(
+            self._rng.normal(0.0, self.config.seg_offer_sd, size=len(self.segment_names))
+        )
 
     def _rebuild(self) -> None:
         """Precompute the customer part (customers x offers) and the channel / intent parts."""
@@ -367,7 +375,7 @@ class World:
 
     def add_new_offer(self) -> Offer:
         """Add the new offer: clearly the best for one segment (see the module docstring)."""
-        segment = int(self._rng.integers(len(SEGMENTS)))
+        segment = int(self._rng.integers(len(self.segment_names)))
         offer = self._draw_offer(f"o{len(self.offers):02d}new", exclusion=False)
         offer = Offer(
             offer.offer_id,
@@ -402,7 +410,7 @@ class World:
     def apply_drift(self) -> str:
         """Change the segment x category appeal for some segments (see the module docstring)."""
         cfg = self.config
-        choices = [s for s in range(len(SEGMENTS)) if s != self.new_offer_segment]
+        choices = [s for s in range(len(self.segment_names)) if s != self.new_offer_segment]
         picked = self._rng.choice(len(choices), size=cfg.drift_segments, replace=False)
         segments = tuple(sorted(choices[int(j)] for j in picked))
         favourites = {s: self._favourite_category(s) for s in segments}
@@ -413,9 +421,11 @@ class World:
             self.seg_cat[s, rising] += cfg.drift_rise
         self._rebuild()
         self.drifted_segments = segments
-        falls = ", ".join(f"{SEGMENTS[s]}: {CATEGORIES[f]}" for s, f in favourites.items())
+        falls = ", ".join(
+            f"{self.segment_names[s]}: {CATEGORIES[f]}" for s, f in favourites.items()
+        )
         self.drift_description = (
-            f"segments {', '.join(SEGMENTS[s] for s in segments)}: category "
+            f"segments {', '.join(self.segment_names[s] for s in segments)}: category "
             f"{CATEGORIES[rising]} +{cfg.drift_rise:g} logit; previous favourite "
             f"-{cfg.drift_drop:g} ({falls})"
         )

@@ -44,6 +44,13 @@ best offer per segment and channel), to tell personalisation from popularity. It
 seeds (all derived from ``--seed``; the truth and the stream of customers are the same in both
 modes) and the elapsed time. The exit code is 0 whatever the figures: this is a benchmark.
 
+Other worlds: ``--offers``, ``--segments``, ``--customers``, ``--base-rate``, ``--drift-segments``,
+``--drift-rise``, ``--drift-drop``, ``--new-offer-lift`` (defaults: the world above), e.g.
+``--offers 80 --segments 10 --customers 8000 --base-rate 0.03 --drift-segments 3 --drift-rise 1.2
+--drift-drop 0.8``. ``--aggregates``: in-process contexts also carry the all-zero real-time
+aggregates that the service adds to every context (as service mode sees them).
+``--model-kw name=value,...``: more keyword arguments of nbo's ``BanditModel``.
+
 Two modes::
 
     # in-process (about 30 s): models.BanditModel + models.ThompsonPolicy, scored through an
@@ -85,9 +92,10 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from sim_world import CHANNELS, SEGMENTS, Context, World, WorldConfig  # noqa: E402
+from sim_world import CHANNELS, Context, World, WorldConfig  # noqa: E402
 
 from decisioning import DecisionRequest, decision_context  # noqa: E402
+from decisioning.aggregates import aggregate_features  # noqa: E402
 from models import (  # noqa: E402
     BanditModel,
     EpsilonGreedyPolicy,
@@ -203,15 +211,22 @@ def score_truth(rec: Record, i: int, world: World, ctx: Context, truth: Truth) -
     rec.oracle_new[i] = best == world.new_offer_index
 
 
-def context_of(world: World, ctx: Context, now: datetime, id_prefix: str) -> dict[str, Any]:
-    """The flat context exactly as the service builds it (customer features + request)."""
+def context_of(
+    world: World, ctx: Context, now: datetime, id_prefix: str, *, aggregates: bool = False
+) -> dict[str, Any]:
+    """The flat context as the service builds it (customer features + request); with
+    ``aggregates``, also the real-time aggregates of a customer with no events (all zero), which
+    the service adds to every context."""
     request = DecisionRequest(
         customer_id=f"{id_prefix}c{ctx.customer:05d}",
         channel=world.channel(ctx),
         interaction=world.interaction(ctx),
         context={"intent": world.intent(ctx)},
     )
-    return decision_context(world.features(ctx), request, now)
+    features = world.features(ctx)
+    if aggregates:
+        features = features | aggregate_features({}, int(now.timestamp() * 1000))
+    return decision_context(features, request, now)
 
 
 # ------------------------------------------------------------------------------ in-process arm
@@ -321,6 +336,22 @@ def record_choice(
     return p * float(truth.values[offer]), accepted
 
 
+def model_kwargs(text: str) -> dict[str, Any]:
+    """``name=value,...`` as BanditModel keyword arguments (numbers, true/false, none)."""
+    out: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        low = value.lower()
+        if low in ("true", "false"):
+            out[name] = low == "true"
+        elif low == "none":
+            out[name] = None
+        else:
+            number = float(value)
+            out[name] = int(number) if number.is_integer() and "." not in value else number
+    return out
+
+
 def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
     nbo = None
     if args.mode == "inprocess":
@@ -331,6 +362,7 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
                 half_life=args.half_life or None,
                 scale_numeric=args.scale_numeric,
                 learning_rate=args.learning_rate,
+                **model_kwargs(args.model_kw),
             ),
             ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
             args.snapshot_every,
@@ -650,7 +682,7 @@ def new_offer_lines(
     offer = world.offers[world.new_offer_index]
     out.add(
         f"new offer @{at:,}: {offer.offer_id} ({offer.category}, {offer.price_tier} price, term "
-        f"{offer.term}), best for segment {SEGMENTS[seg]} (the oracle gives it to "
+        f"{offer.term}), best for segment {world.segment_names[seg]} (the oracle gives it to "
         f"{rec.oracle_new[idx].mean():.0%} of that segment)"
     )
     half: dict[str, int | None] = {}
@@ -698,7 +730,7 @@ def run_inprocess(world: World, stream: Stream, rec: Record, args: argparse.Name
         ctx = stream.contexts[i]
         truth = truth_of(world, ctx)
         score_truth(rec, i, world, ctx, truth)
-        context = context_of(world, ctx, now, args.id_prefix)
+        context = context_of(world, ctx, now, args.id_prefix, aggregates=args.aggregates)
         pick = rec.nbo_pick[i] = nbo.choose(context, ctx, truth)
         rec.nbo[i], rec.nbo_accepted[i] = record_choice(nbo, i, pick, context, truth, stream, args)
         rec.nbo_greedy[i] = float(truth.probs[nbo.last_greedy] * truth.values[nbo.last_greedy])
@@ -716,7 +748,7 @@ def events(world: World, i: int, args: argparse.Namespace, on_new: Callable[[], 
         offer = world.add_new_offer()
         print(
             f"# decision {i:,}: new offer {offer.offer_id} ({offer.name}), best for segment "
-            f"{SEGMENTS[world.new_offer_segment]}",
+            f"{world.segment_names[world.new_offer_segment]}",
             flush=True,
         )
         on_new()
@@ -1057,10 +1089,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--half-life", type=float, default=20000.0, help="nbo's BanditModel half_life (0: never)"
     )
+    p.add_argument(
+        "--model-kw",
+        default="",
+        help="more keyword arguments of nbo's BanditModel, e.g. own_dims=64,own_raw=true",
+    )
+    p.add_argument(
+        "--aggregates",
+        action="store_true",
+        help="in-process: contexts carry the (all-zero) real-time aggregates the service adds",
+    )
     p.add_argument("--epsilon", type=float, default=0.1, help="the baseline's epsilon")
     p.add_argument("--baseline", choices=("bandit", "river"), default="bandit")
     p.add_argument("--customers", type=int, default=5000)
     p.add_argument("--offers", type=int, default=48)
+    defaults = WorldConfig()
+    p.add_argument("--segments", type=int, default=defaults.segments, help="customer segments")
+    p.add_argument(
+        "--base-rate",
+        type=float,
+        default=defaults.base_rate,
+        help="mean acceptance of a random eligible offer",
+    )
+    p.add_argument(
+        "--drift-segments",
+        type=int,
+        default=defaults.drift_segments,
+        help="segments whose taste drifts",
+    )
+    p.add_argument(
+        "--drift-rise",
+        type=float,
+        default=defaults.drift_rise,
+        help="logit gained by the rising category at the drift",
+    )
+    p.add_argument(
+        "--drift-drop",
+        type=float,
+        default=defaults.drift_drop,
+        help="logit lost by the drifted segments' previous favourite",
+    )
+    p.add_argument(
+        "--new-offer-lift",
+        type=float,
+        default=defaults.new_offer_lift,
+        help="the new offer's acceptance in its segment over the best existing offer's",
+    )
     p.add_argument(
         "--offer-values",
         choices=("unit", "varied"),
@@ -1084,7 +1158,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     world_seed, stream_seed = args.seed, args.seed + 1000
-    world = World(WorldConfig(customers=args.customers, offers=args.offers), seed=world_seed)
+    config = WorldConfig(
+        customers=args.customers,
+        offers=args.offers,
+        segments=args.segments,
+        base_rate=args.base_rate,
+        drift_segments=args.drift_segments,
+        drift_rise=args.drift_rise,
+        drift_drop=args.drift_drop,
+        new_offer_lift=args.new_offer_lift,
+    )
+    world = World(config, seed=world_seed)
     if args.offer_values == "varied":
         vrng = np.random.default_rng(args.seed + 2000)
         world.offers = [

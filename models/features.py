@@ -11,7 +11,13 @@ Encoding rules, chosen so that serving needs no fitted state (nothing to ship be
 - ``bool`` -> ``name=true`` / ``name=false``
 - ``int``/``float`` -> a numeric token ``name`` with a signed ``log1p`` of the value (heavy-tailed
   money and counts stay comparable without a scaler), plus a bucket token ``name#b<k>`` with
-  ``k = floor(log2(1 + |v|))`` so non-linear effects (age, tenure) can be learned.
+  ``k = floor(log2(1 + |v|))`` so non-linear effects (age, tenure) can be learned. Exactly 0 gives
+  no token at all: its value token would be 0 anyway, and a bucket token for every zero would turn
+  absence into presence. The service adds two dozen real-time aggregates (event counts and sums
+  over 1 h to 30 d) to every context, nearly all 0 for most customers; as 25 constant tokens they
+  took a quarter of each L2-normalised context vector and of every update. Measured on
+  ``bench/simulate.py --aggregates``: nbo / oracle 0.670, 0.695, 0.613 with zero tokens, 0.722,
+  0.708, 0.628 without them (seeds 1-3); without aggregates, unchanged within noise.
 - a list of strings -> one ``name=item`` token per item (products held)
 - ``None``, NaN and infinities -> nothing
 
@@ -19,7 +25,7 @@ Examples
 --------
 >>> split_example({"segment": "youth", "offer.id": "x", "offer.category": "data"})
 ({'segment': 'youth'}, {'id': 'x', 'category': 'data'})
->>> [t for t, _ in encode({"segment": "youth", "is_student": True, "tenure": 5})]
+>>> [t for t, _ in encode({"segment": "youth", "is_student": True, "tenure": 5, "visits_1h": 0})]
 ['1', 'segment=youth', 'is_student=true', 'tenure', 'tenure#b2']
 """
 
@@ -78,7 +84,7 @@ def _tokens_of(name: str, value: Any, out: Tokens) -> None:
 
 
 def _numeric(name: str, v: float, out: Tokens) -> None:
-    if v != v or v in (math.inf, -math.inf):
+    if v != v or v in (math.inf, -math.inf) or v == 0.0:
         return
     magnitude = abs(v)
     scaled = math.log1p(magnitude)

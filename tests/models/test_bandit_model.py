@@ -149,3 +149,24 @@ def test_a_checkpoint_of_the_previous_model_loads_and_learns_on() -> None:
     old.learn_pairs(*_split(examples[:50]))
     model.learn_pairs(*_split(examples[:50]))
     assert old.predict_proba_one(probe) == pytest.approx(model.predict_proba_one(probe), rel=1e-6)
+
+
+def test_a_zero_numeric_adds_no_token_in_learning_or_serving() -> None:
+    """Zero counts (the service's real-time aggregates, mostly 0) must not dilute the context:
+    a context with zeros added learns and scores exactly as the one without them."""
+    zeros = {f"visits_{w}": 0 for w in ("1h", "24h", "7d")} | {"spend_30d": 0.0}
+    plain, padded = BanditModel(), BanditModel()
+    rng = random.Random(9)
+    for _ in range(300):
+        context = {"segment": rng.choice("AB"), "tenure_months": rng.randint(1, 60)}
+        offer, y = rng.choice(OFFERS), rng.random() < 0.2
+        plain.learn_pair(context, offer, y)
+        padded.learn_pairs([context | zeros], [offer], [y])
+    assert not any(name in padded._rows or f"{name}#b0" in padded._rows for name in zeros)
+    probe = {"segment": "A", "tenure_months": 7}
+    want = plain.predict_proba_one(probe | {"offer.id": "o1", "offer.category": "tv"})
+    got = padded.predict_proba_one(probe | zeros | {"offer.id": "o1", "offer.category": "tv"})
+    assert got == pytest.approx(want, rel=1e-12)
+    snapshot = padded.export()
+    mean, var = snapshot.score(probe | zeros, snapshot.encode_offers(OFFERS[:1]))
+    assert Snapshot.calibrated(mean, var)[0] == pytest.approx(want, rel=1e-9)
