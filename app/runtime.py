@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import random
@@ -41,6 +42,10 @@ from .settings import Settings
 __all__ = ["Runtime"]
 
 log = logging.getLogger("nbo")
+
+
+class LearnerStalled(Exception):
+    """The learner's loop showed no sign of life for ``learner_stall_s``."""
 
 
 class RecordingSink:
@@ -257,7 +262,9 @@ class Runtime:
             while not active.is_set():
                 self.learner = self.new_learner(consumer, lease)
                 try:
-                    await self.run_learner(self.learner, active)
+                    await self._run_watched(self.learner, active)
+                except LearnerStalled as stalled:
+                    log.error("%s; restarting from its checkpoint", stalled)
                 except LeaseLost:
                     lost.set()
                     active.set()
@@ -271,6 +278,35 @@ class Runtime:
         finally:
             active.set()
             for task in helpers:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _run_watched(self, learner: LearnerLoop, stop: asyncio.Event) -> None:
+        """``run_learner``, cancelled if its loop shows no sign of life for ``learner_stall_s``.
+
+        Whatever a learner waits on without end (a lock, a lost reply), outcomes would pile up
+        unlearned and unnoticed; a restart from the checkpoint keeps exactly-once, and the
+        stack where it was stuck goes to the log.
+        """
+        stall_s = self.settings.learner_stall_s
+        task = asyncio.create_task(self.run_learner(learner, stop))
+        try:
+            while not task.done():
+                await asyncio.wait({task}, timeout=min(stall_s / 4, 5.0))
+                idle = time.monotonic() - learner.progressed_at
+                if not task.done() and idle > stall_s:
+                    where = io.StringIO()
+                    task.print_stack(file=where)
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    raise LearnerStalled(
+                        f"learner made no progress for {idle:.0f} s; it was at\n{where.getvalue()}"
+                    )
+            task.result()
+        finally:
+            if not task.done():  # this supervisor itself was cancelled (shutdown)
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     """glibc malloc arenas per process (``app/memory.py``); 0 keeps glibc's default."""
     malloc_trim_s: float = Field(default=30.0, ge=0)
     """How often free heap pages are handed back to the system (glibc); 0: never."""
+    learner_stall_s: float = Field(default=60.0, gt=0)
+    """A learner whose loop finishes no read or checkpoint for this long is restarted from its
+    checkpoint, with a log of where it was stuck."""
     learner_lease_s: float = Field(default=10.0, ge=0.5)
     """How long the active learner's lease lasts unrenewed: a standby takes over within it."""
     snapshot_refresh_s: float = Field(default=0.5, gt=0)

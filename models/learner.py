@@ -91,6 +91,8 @@ class LearnerLoop:
         self._just_acked: dict[int, set[str]] = {}
         self._dirty = False
         self._prefetch: asyncio.Future[Sequence[object]] | None = None
+        self.progressed_at = time.monotonic()
+        """When the loop last finished a read or a checkpoint: a supervisor's sign of life."""
 
     @property
     def state(self) -> LearnerState:
@@ -195,30 +197,31 @@ class LearnerLoop:
             await self.restore()
         handled = 0
         last_checkpoint = time.monotonic()
-        try:
-            while stop is None or not stop.is_set():
-                want = self.batch_size
-                if max_items is not None:
-                    want = min(want, max_items - handled)
-                    if want <= 0:
-                        break
-                if max_items is None:
-                    # read the next batch while this one is learned, but never two reads at
-                    # once: two reads in flight may be served out of stream order
-                    batch = self._prefetch or asyncio.ensure_future(self._read(want))
-                    records = list(await batch)
-                    self._prefetch = asyncio.ensure_future(self._read(want))
-                else:
-                    records = list(await self._read(want))
-                handled += self._apply(records)
-                now = time.monotonic()
-                if now - last_checkpoint >= self.checkpoint_interval_s:
-                    await self.checkpoint()
-                    last_checkpoint = now
-                if until_idle and not records:
+        while stop is None or not stop.is_set():
+            want = self.batch_size
+            if max_items is not None:
+                want = min(want, max_items - handled)
+                if want <= 0:
                     break
-        finally:
-            await self.checkpoint()
+            if max_items is None:
+                # read the next batch while this one is learned, but never two reads at
+                # once: two reads in flight may be served out of stream order
+                batch = self._prefetch or asyncio.ensure_future(self._read(want))
+                records = list(await batch)
+                self._prefetch = asyncio.ensure_future(self._read(want))
+            else:
+                records = list(await self._read(want))
+            handled += self._apply(records)
+            now = self.progressed_at = time.monotonic()
+            if now - last_checkpoint >= self.checkpoint_interval_s:
+                await self.checkpoint()
+                last_checkpoint = self.progressed_at = time.monotonic()
+            if until_idle and not records:
+                break
+        # only a loop that ended normally checkpoints: after a failure the state may hold part
+        # of a batch, and a cancelled learner (a supervisor gave up on a stuck step) could block
+        # on the same thing again; what was not acknowledged is read again on restart
+        await self.checkpoint()
         return handled
 
     async def close(self) -> None:
