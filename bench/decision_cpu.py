@@ -48,7 +48,12 @@ sys.path.insert(0, str(ROOT))
 from app.auth import KeyRing  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bench.load import customer_events, customer_features, offer_bodies  # noqa: E402
+from bench.load import (  # noqa: E402
+    customer_events,
+    customer_features,
+    drop_prefix,
+    offer_bodies,
+)
 from decisioning import DecisionRequest, SqlCatalogue, make_engine, migrate  # noqa: E402
 from feature_store import FeatureStore, Keys  # noqa: E402
 
@@ -62,22 +67,11 @@ ASGIApp = Callable[
 ]
 
 
-async def drop_prefix(client: aioredis.Redis) -> None:
-    batch: list[bytes] = []
-    async for key in client.scan_iter(match=f"{PREFIX}:*", count=2000):
-        batch.append(key)
-        if len(batch) >= 1000:
-            await client.delete(*batch)
-            batch.clear()
-    if batch:
-        await client.delete(*batch)
-
-
 async def seed(args: argparse.Namespace, database_url: str) -> str:
     """Customers in Redis and the catalogue in SQL; returns a channel key."""
     client = aioredis.Redis.from_url(args.redis_url)
     try:
-        await drop_prefix(client)
+        await drop_prefix(client, PREFIX)
         engine = make_engine(database_url)
         migrate(engine)
         catalogue = SqlCatalogue(engine)
@@ -309,7 +303,7 @@ async def main() -> None:
             if floor_cm is not None:
                 await floor_cm.__aexit__(None, None, None)
     finally:
-        await drop_prefix(client)
+        await drop_prefix(client, PREFIX)
         await client.aclose()
 
     # other work on a shared machine only ever adds CPU time (cache misses, frequency): the

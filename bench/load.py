@@ -219,9 +219,9 @@ async def seed(args: argparse.Namespace, keys: Keys) -> dict[str, Any]:
         await client.aclose()
 
 
-async def drop_prefix(client: aioredis.Redis) -> None:
+async def drop_prefix(client: aioredis.Redis, prefix: str = PREFIX) -> None:
     batch: list[bytes] = []
-    async for key in client.scan_iter(match=f"{PREFIX}:*", count=2000):
+    async for key in client.scan_iter(match=f"{prefix}:*", count=2000):
         batch.append(key)
         if len(batch) >= 1000:
             await client.delete(*batch)

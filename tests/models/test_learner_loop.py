@@ -29,6 +29,12 @@ async def _fill(store: FeatureStore, n: int, *, start: int = 0) -> None:
         assert result.status == "recorded"
 
 
+async def _drop(client: Any, store: FeatureStore) -> None:
+    async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
+        await client.delete(key)
+    await client.aclose()
+
+
 def test_outcomes_trickling_in_are_each_learned_once(redis_url: str) -> None:
     async def scenario() -> tuple[int, int]:
         client = connect(redis_url)
@@ -52,9 +58,7 @@ def test_outcomes_trickling_in_are_each_learned_once(redis_url: str) -> None:
         state = await again.restore()
         await again.run(until_idle=True)
         await again.close()
-        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
-            await client.delete(key)
-        await client.aclose()
+        await _drop(client, store)
         return state.learned, again.state.learned
 
     checkpointed, after_restart = asyncio.run(scenario())
@@ -86,9 +90,7 @@ def test_served_propensities_give_known_auc_and_calibration(redis_url: str) -> N
         await learner.run(until_idle=True)
         await learner.close()
         summary = learner.state.tracker.summary()
-        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
-            await client.delete(key)
-        await client.aclose()
+        await _drop(client, store)
         return summary
 
     summary = asyncio.run(scenario())
@@ -136,9 +138,7 @@ def test_an_entry_delivered_to_a_dead_incarnation_after_newer_ones_is_still_lear
         await again.run(until_idle=True)  # a restart learns nothing twice
         await again.close()
         pending = await stream.pending_count()
-        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
-            await client.delete(key)
-        await client.aclose()
+        await _drop(client, store)
         return again.state.learned, pending
 
     learned, pending = asyncio.run(scenario())
@@ -185,9 +185,7 @@ def test_a_batch_read_before_its_acknowledgement_is_not_learned_again(redis_url:
         stop.set()
         await task
         await learner.close()
-        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
-            await client.delete(key)
-        await client.aclose()
+        await _drop(client, store)
         return learner.state.learned
 
     assert asyncio.run(scenario()) == 5
@@ -228,9 +226,7 @@ def test_a_checkpoint_from_before_exact_ids_learns_nothing_twice(redis_url: str)
         await _fill(store, 2, start=4)
         await again.run(until_idle=True)
         await again.close()
-        async for key in client.scan_iter(match=f"{store.keys.prefix}:*"):
-            await client.delete(key)
-        await client.aclose()
+        await _drop(client, store)
         return again.state.learned
 
     assert asyncio.run(scenario()) == 6
