@@ -29,12 +29,15 @@ SERVER_OPTIONS: dict[str, Any] = {
     "http": "httptools",
     "access_log": False,
     "timeout_worker_healthcheck": 30,
+    "timeout_keep_alive": 65,
 }
 """uvicorn settings of ``nbo serve``: uvloop and httptools are worth about 7x over asyncio and h11
 on a bare endpoint. A worker takes seconds to import its libraries (river, scipy, SQLAlchemy); on
 a busy machine that exceeded uvicorn's default 5 s health check, and the supervisor killed and
-restarted workers in a loop, never serving. ``bench/floor_app.py`` runs the floor under these
-same settings."""
+restarted workers in a loop, never serving. Idle keep-alive connections are kept 65 s, longer
+than clients and load balancers keep theirs (httpx 5 s, like uvicorn's default; AWS ALB 60 s):
+a server that closes first races a request sent on the closing connection, and the caller gets
+a reset instead of an answer. ``bench/floor_app.py`` runs the floor under these same settings."""
 
 
 def _serve(args: argparse.Namespace) -> int:
