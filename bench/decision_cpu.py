@@ -39,7 +39,6 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-import orjson
 import redis.asyncio as aioredis
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,10 +48,9 @@ from app.auth import KeyRing  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.load import (  # noqa: E402
-    customer_events,
-    customer_features,
     drop_prefix,
     offer_bodies,
+    seed_customers,
 )
 from decisioning import DecisionRequest, SqlCatalogue, make_engine, migrate  # noqa: E402
 from feature_store import FeatureStore, Keys  # noqa: E402
@@ -81,19 +79,7 @@ async def seed(args: argparse.Namespace, database_url: str) -> str:
         engine.dispose()
         keys = Keys(prefix=PREFIX)
         store = FeatureStore.build(client, keys)
-        now_ms = int(time.time() * 1000)
-        async with client.pipeline(transaction=False) as pipe:
-            for n in range(args.customers):
-                cid = f"C{n:06d}"
-                pipe.hset(
-                    keys.features(cid),
-                    mapping={k: orjson.dumps(v) for k, v in customer_features(n).items()},
-                )
-                if n % 5:
-                    pipe.hset(keys.consent(cid), mapping={"web": "1", "email": str(n % 2)})
-            await pipe.execute()
-        events = [e for n in range(args.customers) for e in customer_events(n, now_ms)]
-        await store.events.record_many(events, now_ms=now_ms)
+        await seed_customers(client, store, args.customers)
         await store.models.bump_catalogue()
         return channel_key
     finally:

@@ -192,22 +192,7 @@ async def seed(args: argparse.Namespace, keys: Keys) -> dict[str, Any]:
         _, channel_key = KeyRing(engine, ADMIN_KEY).create("channel")
         engine.dispose()
         store = FeatureStore.build(client, keys)
-        now_ms = int(time.time() * 1000)
-        batch = 1000
-        for start in range(0, args.customers, batch):
-            async with client.pipeline(transaction=False) as pipe:
-                for n in range(start, min(start + batch, args.customers)):
-                    cid = f"C{n:06d}"
-                    pipe.hset(
-                        keys.features(cid),
-                        mapping={k: orjson.dumps(v) for k, v in customer_features(n).items()},
-                    )
-                    if n % 5:
-                        pipe.hset(keys.consent(cid), mapping={"web": "1", "email": str(n % 2)})
-                await pipe.execute()
-            events = [e for n in range(start, min(start + batch, args.customers))
-                      for e in customer_events(n, now_ms)]  # fmt: skip
-            await store.events.record_many(events, now_ms=now_ms)
+        await seed_customers(client, store, args.customers)
         await store.models.bump_catalogue()
         await client.set(f"{PREFIX}:bench:channel_key", channel_key)
         await client.set(marker, args.customers)
@@ -217,6 +202,27 @@ async def seed(args: argparse.Namespace, keys: Keys) -> dict[str, Any]:
         return {"channel_key": channel_key, "seed_s": seed_s}
     finally:
         await client.aclose()
+
+
+async def seed_customers(client: aioredis.Redis, store: FeatureStore, customers: int) -> None:
+    """Features, consent and recent events of ``customers`` customers, in batches of 1,000."""
+    keys = store.keys
+    now_ms = int(time.time() * 1000)
+    batch = 1000
+    for start in range(0, customers, batch):
+        async with client.pipeline(transaction=False) as pipe:
+            for n in range(start, min(start + batch, customers)):
+                cid = f"C{n:06d}"
+                pipe.hset(
+                    keys.features(cid),
+                    mapping={k: orjson.dumps(v) for k, v in customer_features(n).items()},
+                )
+                if n % 5:
+                    pipe.hset(keys.consent(cid), mapping={"web": "1", "email": str(n % 2)})
+            await pipe.execute()
+        events = [e for n in range(start, min(start + batch, customers))
+                  for e in customer_events(n, now_ms)]  # fmt: skip
+        await store.events.record_many(events, now_ms=now_ms)
 
 
 async def drop_prefix(client: aioredis.Redis, prefix: str = PREFIX) -> None:
