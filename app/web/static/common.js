@@ -102,10 +102,16 @@ export function currentSession() {
   return session;
 }
 
+// Every request of the page but the sign-out itself: aborted when signing out, so that none (a
+// dashboard refresh, say) reaches the server after the session is gone and comes back 401.
+const pageRequests = new AbortController();
+
 /** Sign out: the server forgets the cookie; the page reloads to its sign-in form. */
 export async function signOut() {
+  if (pageRequests.signal.aborted) return;
+  pageRequests.abort();
   try {
-    await api("/v1/session", { method: "DELETE" });
+    await api("/v1/session", { method: "DELETE", signal: null });
   } catch {
     // an expired session is signed out already
   }
@@ -114,7 +120,8 @@ export async function signOut() {
 }
 
 /** Call the /v1 API with the session cookie; throws ApiError with the server's message. */
-export async function api(path, { method = "GET", body } = {}) {
+export async function api(path, { method = "GET", body, signal = pageRequests.signal } = {}) {
+  if (signal?.aborted) throw new ApiError(0, "signed out", null);
   const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET" && session) headers["X-CSRF-Token"] = session.csrf_token;
@@ -126,6 +133,7 @@ export async function api(path, { method = "GET", body } = {}) {
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
       credentials: "same-origin",
+      signal: signal ?? undefined,
     });
   } catch (err) {
     throw new ApiError(0, `nbo is unreachable (${err.message})`, null);
