@@ -97,6 +97,13 @@ def _context(rng: np.random.Generator) -> dict[str, Any]:
     return context
 
 
+def _assert_matches_reference(snapshot: Snapshot, context: Any, offers: Any) -> None:
+    mean, var = snapshot.score(context, offers)
+    want_mean, want_var = _reference(snapshot, context, offers)
+    np.testing.assert_allclose(mean, want_mean, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(var, want_var, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("picked", [None, [3], [0, 5, 39], list(range(0, 40, 7))])
 def test_score_is_the_sum_it_stands_for(picked: list[int] | None) -> None:
     rng = np.random.default_rng(5)
@@ -108,10 +115,7 @@ def test_score_is_the_sum_it_stands_for(picked: list[int] | None) -> None:
         offers = offers.take(picked + [40, 41])
     for _ in range(5):
         context = _context(rng)
-        mean, var = snapshot.score(context, offers)
-        want_mean, want_var = _reference(snapshot, context, offers)
-        np.testing.assert_allclose(mean, want_mean, rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(var, want_var, rtol=1e-12, atol=1e-12)
+        _assert_matches_reference(snapshot, context, offers)
 
 
 def test_score_without_own_models_or_scales() -> None:
@@ -129,10 +133,7 @@ def test_score_without_own_models_or_scales() -> None:
     )
     offers = snapshot.encode_offers([{"id": f"o{i}", "category": "tv"} for i in range(10)])
     context = _context(rng)
-    mean, var = snapshot.score(context, offers)
-    want_mean, want_var = _reference(snapshot, context, offers)
-    np.testing.assert_allclose(mean, want_mean, rtol=1e-12, atol=1e-12)
-    np.testing.assert_allclose(var, want_var, rtol=1e-12, atol=1e-12)
+    _assert_matches_reference(snapshot, context, offers)
 
 
 def test_scoring_all_then_picking_equals_scoring_the_picked() -> None:
