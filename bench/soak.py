@@ -20,9 +20,10 @@ on its own bundled Redis (or ``--redis-url`` with a fresh key prefix), then:
 
 Memory: the service's RSS should stay flat. Redis grows by design while decisions are made: each
 decision is logged for NBO_DECISION_LOG_TTL_S (2 days: outcomes are joined with it) and each
-customer keeps up to 500 history entries; so for Redis the summary gives the bytes it grew per
-decision in each half of the run, which should stay about the same (a leak would make the second
-half dearer).
+customer keeps up to 500 history entries. So the summary gives, for the service's RSS and for
+Redis, the bytes grown per decision in each quarter of the run: for Redis about the same in every
+quarter; for the service falling towards zero (allocator arenas and bounded caches fill up early;
+a leak would cost the same in the last quarter as in the first).
 
 The load generator runs on the same machine and shares its cores with the service and Redis, so
 "maximum rate" is the maximum of this whole machine, client included. Exit status 1 when the
@@ -86,6 +87,24 @@ def rss_mb(pid: int) -> float:
         except (OSError, AttributeError):
             continue
     return total / 1024
+
+
+def growth_per_decision(
+    series: list[tuple[float, float]], decisions: list[int], parts: int
+) -> list[float]:
+    """Bytes grown per decision made in each of ``parts`` equal stretches of the run.
+
+    A leak costs the same per decision all run long; a cache or an allocator filling up costs
+    less and less: the last stretch is what says whether memory has levelled off.
+    """
+    if len(series) <= parts:
+        return []
+    bounds = [round(i * (len(series) - 1) / parts) for i in range(parts + 1)]
+    growth = []
+    for a, b in zip(bounds, bounds[1:], strict=False):
+        made = decisions[b] - decisions[a]
+        growth.append((series[b][1] - series[a][1]) * 2**20 / made if made else 0.0)
+    return growth
 
 
 def start_server(
@@ -338,13 +357,11 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
                 f"  {name:<18} first {first:.1f} MB, middle {half:.1f} MB, last {last:.1f} MB "
                 f"(second half {last - half:+.1f} MB)"
             )
-    if len(redis_series) >= 3:
-        mid = len(redis_series) // 2
-        for label, a, b in (("first", 0, mid), ("second", mid, len(redis_series) - 1)):
-            grown = (redis_series[b][1] - redis_series[a][1]) * 2**20
-            made = decisions_series[b] - decisions_series[a]
-            if made:
-                print(f"  Redis growth, {label} half   {grown / made:.0f} bytes per decision")
+    for name, series in (("service RSS", rss_series), ("Redis", redis_series)):
+        growth = growth_per_decision(series, decisions_series, parts=4)
+        if growth:
+            quarters = ", ".join(f"{b:+.0f}" for b in growth)
+            print(f"  {name + ' growth by quarter':<32} {quarters} bytes per decision")
     ok = (
         c.decisions == served
         and c.outcomes == recorded == learned
