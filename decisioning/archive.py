@@ -175,6 +175,21 @@ class SqlArchive:
             ).all()
         return page + [orjson.loads(r.line) for r in rows]
 
+    def decision_ids(self, customer_id: str) -> set[str]:
+        """The decisions (inbound and outbound) in the customer's archived history."""
+        h = customer_history
+        with self.engine.connect() as conn:
+            lines = conn.execute(
+                select(h.c.line).where(
+                    h.c.customer_id == customer_id, h.c.type.in_(("decision", "outbound"))
+                )
+            ).scalars()
+            return {
+                str(entry["decision_id"])
+                for entry in map(orjson.loads, lines)
+                if isinstance(entry, dict) and entry.get("decision_id")
+            }
+
     def erase(self, customer_id: str, erased_ms: int) -> int:
         """Delete the customer's archived rows and remember the erasure; returns rows removed."""
         with self.engine.begin() as conn:

@@ -139,3 +139,24 @@ def test_customer_roundtrip_and_erase(service: Service) -> None:
     assert got["consent"] == {"email": True, "sms": False}
     assert http.delete("/v1/customers/C9").status_code == 204
     assert http.get("/v1/customers/C9").status_code == 404
+
+
+def test_erasing_a_customer_forgets_their_logged_decisions(service: Service) -> None:
+    """After DELETE nothing of the customer is left: an outcome for a decision made before the
+    erasure is for an unknown decision (404), and it writes no history and teaches nothing."""
+    http = service.client
+    http.put("/v1/offers/fibre", json=make_offer())
+    http.put("/v1/customers/C9", json=make_customer())
+    before = _decide(service, "C9")
+    assert before["offers"], before
+    decision_id = before["decision_id"]
+    learned = http.get("/v1/metrics/learning").json()["outcomes_learned"]
+    assert http.delete("/v1/customers/C9").status_code == 204
+    response = http.post(
+        f"/v1/decisions/{decision_id}/outcomes", json={"offer_id": "fibre", "outcome": "accepted"}
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["field"] == "decision_id"
+    assert http.get("/v1/customers/C9/history").json()["items"] == []
+    assert http.get("/v1/customers/C9").status_code == 404
+    assert http.get("/v1/metrics/learning").json()["outcomes_learned"] == learned
