@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
+from pydantic_core import CoreSchema
 
 __all__ = [
     "AckBody",
@@ -33,8 +44,35 @@ __all__ = [
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-Scalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=1000)]
-FeatureValue = Scalar | Annotated[list[Scalar], Field(max_length=100)] | None
+
+
+def one_problem(message: str) -> GetPydanticSchema:
+    """A value of several possible types fails with one error at its own path, saying what it
+    may be. Pydantic's default is an error per member type, each at a path ending in the type's
+    name (``context.page.bool: Input should be a valid boolean`` for a string that is merely too
+    long); the JSON schema is unchanged."""
+
+    def build(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler(source)
+        union: Any = schema
+        while union.get("type") in ("nullable", "default"):
+            union = union["schema"]
+        union["custom_error_type"] = "value_type"
+        union["custom_error_message"] = message
+        return schema
+
+    return GetPydanticSchema(build)
+
+
+_SCALAR = "a string (at most 1000 characters), a finite number or a boolean"
+Scalar = Annotated[
+    StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=1000)],
+    one_problem(f"Input should be {_SCALAR}"),
+]
+FeatureValue = Annotated[
+    Scalar | Annotated[list[Scalar], Field(max_length=100)] | None,
+    one_problem(f"Input should be {_SCALAR}, null, or a list of at most 100 of them"),
+]
 
 
 class Strict(BaseModel):
@@ -44,7 +82,10 @@ class Strict(BaseModel):
 class RuleBody(Strict):
     feature: Annotated[str, Field(min_length=1, max_length=140)]
     op: Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
-    value: Scalar | Annotated[list[Scalar], Field(max_length=1000)] | None = None
+    value: Annotated[
+        Scalar | Annotated[list[Scalar], Field(max_length=1000)] | None,
+        one_problem(f"Input should be {_SCALAR}, a list of at most 1000 of them, or null"),
+    ] = None
 
 
 class OfferBody(Strict):
@@ -223,7 +264,10 @@ class LearningMetrics(BaseModel):
 
 EventType = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 """Lower snake case: event types become feature names (``purchase_count_24h``)."""
-EventScalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=256)]
+EventScalar = Annotated[
+    StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=256)],
+    one_problem("Input should be a string (at most 256 characters), a finite number or a boolean"),
+]
 
 
 def _stream_id_in_range(value: str) -> str:
