@@ -44,6 +44,8 @@ __all__ = [
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+LaxTime = Annotated[datetime, Field(strict=False)]
+"""A time in a strict body: JSON has no time type, so an ISO 8601 string (or epoch seconds)."""
 
 
 def one_problem(message: str) -> GetPydanticSchema:
@@ -76,7 +78,12 @@ FeatureValue = Annotated[
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    """A request body: unknown fields are refused, and so is a value of the wrong JSON type
+    (``"limit": true``, ``"active": "false"``, ``"value": "120"``): coercing it would hide the
+    client's bug, or do the opposite of what was meant. An integer is fine where a number goes;
+    times are ISO 8601 strings (``LaxTime``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
 class RuleBody(Strict):
@@ -108,8 +115,8 @@ class OfferBody(Strict):
         dict[Name, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]],
         Field(max_length=20),
     ] = {}
-    start_at: datetime | None = None
-    end_at: datetime | None = None
+    start_at: LaxTime | None = None
+    end_at: LaxTime | None = None
     not_for_holders: bool = False
     """Not for customers whose products_held include attributes.product."""
 
@@ -289,7 +296,7 @@ class EventBody(Strict):
     """The sender's event id: the same id twice (within 31 days) counts once."""
     name: Name | None = None
     """What kind of ``type``: ``marriage`` for a ``life_event``, ``roaming`` for a page view."""
-    at: datetime | None = None
+    at: LaxTime | None = None
     """When it happened (default: when received; without a zone: UTC)."""
     properties: Annotated[dict[Name, EventScalar | None], Field(max_length=30)] = {}
     """``value`` / ``amount`` (numbers) are summed, ``channel`` is remembered as last channel."""

@@ -16,7 +16,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 class PinBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     version: int = Field(ge=1)
 
 
