@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -152,7 +153,7 @@ class SqlArchive:
         expired): the page continues below the list's oldest line with archived lines older
         than it.
         """
-        page = [orjson.loads(line) for line in recent[offset : offset + limit]]
+        page = _newest_first([orjson.loads(line) for line in recent])[offset : offset + limit]
         if len(page) == limit:
             return page
         skip = max(0, offset - len(recent))
@@ -239,6 +240,20 @@ class SqlArchive:
                 hq = hq.where(customer_history.c.customer_id == customer_id)
                 iq = iq.where(interactions.c.customer_id == customer_id)
             return int(conn.execute(hq).scalar_one()), int(conn.execute(iq).scalar_one())
+
+
+def _newest_first(entries: list[Any]) -> list[Any]:
+    """History lines by ``at``, newest first: the list holds them in the order they were
+    recorded, and an event may be reported after things that happened since (it lands below
+    them). Lines recorded at the same moment keep their order."""
+
+    def at(entry: Any) -> float:
+        try:
+            return datetime.fromisoformat(str(entry["at"])).timestamp()
+        except (KeyError, TypeError, ValueError):
+            return float("inf")  # an undated line stays where it was recorded, at the top
+
+    return sorted(entries, key=at, reverse=True)
 
 
 def _chunks(rows: list[Any], size: int) -> list[list[Any]]:

@@ -367,3 +367,28 @@ def test_events_are_features_of_the_next_decision_on_any_channel(greedy_service:
 
     assert http.delete("/v1/customers/C7").status_code == 204
     assert http.get("/v1/customers/C7").status_code == 404
+
+
+def test_history_is_newest_first_by_when_things_happened(service: Service) -> None:
+    """Newest first means by ``at``: an event reported late (dated yesterday) sits below what
+    happened since, and a trigger's decision and the outbound message it queued read in the
+    order they happened (the message was queued after the decision was made)."""
+    _outbound_setup(service)
+    http = service.client
+    decision = http.post(
+        "/v1/decisions", json={"customer_id": "C1", "channel": "web", "interaction": "visit"}
+    )
+    assert decision.status_code == 200, decision.text
+    _event(service, type="purchase", id="late-1", at=datetime.now(UTC) - timedelta(days=1))
+    receipt = _event(service, type="life_event", name="marriage", id="ev-1")
+    assert receipt["outbound"][0]["queued"] is True, receipt
+    items = http.get("/v1/customers/C1/history").json()["items"]
+    assert [(i["type"], i.get("event_type")) for i in items] == [
+        ("outbound", "life_event"),
+        ("decision", None),
+        ("event", "life_event"),
+        ("decision", None),
+        ("event", "purchase"),
+    ], items
+    times = [datetime.fromisoformat(i["at"]) for i in items]
+    assert times == sorted(times, reverse=True), items
