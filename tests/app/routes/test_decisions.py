@@ -160,3 +160,17 @@ def test_erasing_a_customer_forgets_their_logged_decisions(service: Service) -> 
     assert http.get("/v1/customers/C9/history").json()["items"] == []
     assert http.get("/v1/customers/C9").status_code == 404
     assert http.get("/v1/metrics/learning").json()["outcomes_learned"] == learned
+
+
+def test_a_profile_put_with_no_features_exists(service: Service) -> None:
+    """PUT answered 200 with the profile, so GET finds it (it was 404 when the profile had no
+    features and no consent), a decision knows the customer, and DELETE erases it."""
+    http = service.client
+    assert http.put("/v1/customers/C0", json={"features": {}}).status_code == 200
+    got = http.get("/v1/customers/C0")
+    assert got.status_code == 200, got.text
+    assert got.json()["features"] == {} and got.json()["consent"] == {}
+    assert _decide(service, "C0")["known_customer"] is True
+    assert http.delete("/v1/customers/C0").status_code == 204
+    assert http.get("/v1/customers/C0").status_code == 404
+    assert _decide(service, "C0")["known_customer"] is False
