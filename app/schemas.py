@@ -86,8 +86,14 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
 
+def _feature_path(value: str) -> str:
+    if value.startswith("context.") and len(value) == len("context."):
+        raise ValueError("context. needs a key: context.<key>")
+    return value
+
+
 class RuleBody(Strict):
-    feature: Annotated[str, Field(min_length=1, max_length=140)]
+    feature: Annotated[str, Field(min_length=1, max_length=140), AfterValidator(_feature_path)]
     op: Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
     value: Annotated[
         Scalar | Annotated[list[Scalar], Field(max_length=1000)] | None,
