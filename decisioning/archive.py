@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from feature_store import ArchiveReader, HistoryLine, InteractionRecord, StoreError
 
+from .errors import InvalidInput
 from .tables import customer_history, erasures, interactions
 
 __all__ = ["Archiver", "InteractionFilter", "SqlArchive"]
@@ -44,6 +45,11 @@ class InteractionFilter:
     since_ms: int | None = None
     until_ms: int | None = None
     control_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.since_ms is not None and self.until_ms is not None:
+            if self.until_ms <= self.since_ms:
+                raise InvalidInput("until", "the window ends before (or when) it starts (since)")
 
     def clauses(self) -> list[Any]:
         i = interactions
