@@ -392,3 +392,27 @@ def test_history_is_newest_first_by_when_things_happened(service: Service) -> No
     ], items
     times = [datetime.fromisoformat(i["at"]) for i in items]
     assert times == sorted(times, reverse=True), items
+
+
+def test_claiming_a_channel_nothing_was_queued_for_stores_nothing(service: Service) -> None:
+    """A sender may poll before anything is queued, and a caller may name any channel: that
+    writes no stream to Redis (one per name, kept for ever, was how any channel key could grow
+    Redis without bound), and messages queued afterwards are all delivered."""
+    import redis
+
+    http = service.client
+    for channel in ("email", "made-up-1", "made-up-2"):
+        claimed = http.post(f"/v1/outbound/{channel}/claim", json={"consumer": "mailer-1"})
+        assert claimed.status_code == 200 and claimed.json()["messages"] == [], claimed.text
+        acked = http.post(f"/v1/outbound/{channel}/ack", json={"ids": ["1-0"]})
+        assert acked.status_code == 200 and acked.json()["acked"] == 0, acked.text
+    client = redis.Redis.from_url(service.settings.redis_url)
+    try:
+        assert list(client.scan_iter(match=f"{service.settings.key_prefix}:*made-up*")) == []
+        assert list(client.scan_iter(match=f"{service.settings.key_prefix}:*{{q:email}}*")) == []
+    finally:
+        client.close()
+    _outbound_setup(service)
+    _event(service, type="life_event", name="marriage", id="ev-1")
+    claimed = http.post("/v1/outbound/email/claim", json={"consumer": "mailer-1"}).json()
+    assert [m["offer_id"] for m in claimed["messages"]] == ["wedding_bundle"]
