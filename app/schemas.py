@@ -140,9 +140,12 @@ class CustomerBody(Strict):
 class CustomerView(BaseModel):
     customer_id: str
     features: dict[str, Any]
+    """GET: the features including the real-time aggregates (what a decision sees); PUT: the
+    features as given."""
     consent: dict[str, bool]
     aggregates: dict[str, Any] = {}
-    """Real-time aggregates from events (counts and sums per window, recency, open complaint)."""
+    """Real-time aggregates from events (counts and sums per window, recency, open complaint),
+    also in ``features``."""
     value_tier: str | None = None
 
 

@@ -42,12 +42,13 @@ async def get_customer(customer_id: CustomerId, runtime: RuntimeDep) -> Customer
     record = await runtime.store.customers.get(customer_id)
     if record is None or not (record.known or record.aggregates):
         raise CustomerNotFound(customer_id)
-    now_ms = int(time.time() * 1000)
+    aggregates = aggregate_features(record.aggregates, int(time.time() * 1000))
     return CustomerView(
         customer_id=customer_id,
-        features=record.features,
+        # the features a decision sees: an aggregate wins over a profile field of its name
+        features={**record.features, **aggregates},
         consent=record.consent,
-        aggregates=aggregate_features(record.aggregates, now_ms),
+        aggregates=aggregates,
         value_tier=runtime.decider.tiers.of(record.features),
     )
 

@@ -416,3 +416,21 @@ def test_claiming_a_channel_nothing_was_queued_for_stores_nothing(service: Servi
     _event(service, type="life_event", name="marriage", id="ev-1")
     claimed = http.post("/v1/outbound/email/claim", json={"consumer": "mailer-1"}).json()
     assert [m["offer_id"] for m in claimed["messages"]] == ["wedding_bundle"]
+
+
+def test_a_customers_features_include_the_real_time_aggregates(service: Service) -> None:
+    """GET returns the features including the real-time aggregates (the contract): the
+    features a decision sees, profile and aggregates as one map (an aggregate wins over a
+    profile field of the same name, as in decisions); ``aggregates`` still lists them apart."""
+    http = service.client
+    body = {"features": {"segment": "family", "last_channel": "shop"}}
+    assert http.put("/v1/customers/C1", json=body).status_code == 200
+    _event(service, type="purchase", id="o-1", properties={"value": 49.5, "channel": "web"})
+    customer = http.get("/v1/customers/C1").json()
+    features = customer["features"]
+    assert features["segment"] == "family"
+    assert features["purchase_count_24h"] == 1 and features["purchase_sum_24h"] == 49.5
+    assert features["last_channel"] == "web"
+    assert features["complaint_count_30d"] == 0
+    assert customer["aggregates"]["purchase_count_24h"] == 1
+    assert {k: features[k] for k in customer["aggregates"]} == customer["aggregates"]
