@@ -66,9 +66,14 @@ def one_problem(message: str) -> GetPydanticSchema:
     return GetPydanticSchema(build)
 
 
+Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer Redis, Lua and orjson can hold: in a union with a float, a larger one is a float
+(JSON has no integer limit; it was a 500 from every write that serialised it)."""
+_TEN_YEARS_S = 10 * 366 * 86400
+
 _SCALAR = "a string (at most 1000 characters), a finite number or a boolean"
 Scalar = Annotated[
-    StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=1000)],
+    StrictBool | Int64 | FiniteFloat | Annotated[StrictStr, Field(max_length=1000)],
     one_problem(f"Input should be {_SCALAR}"),
 ]
 FeatureValue = Annotated[
@@ -109,9 +114,9 @@ class OfferBody(Strict):
     lever: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 1.0
     attributes: Annotated[dict[Name, Scalar], Field(max_length=50)] = {}
     eligibility: Annotated[list[RuleBody], Field(max_length=50)] = []
-    max_impressions: Annotated[int, Field(ge=1)] | None = None
-    impression_window_s: Annotated[int, Field(ge=1)] | None = None
-    cooldown_after_decline_s: Annotated[int, Field(ge=0)] | None = None
+    max_impressions: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+    impression_window_s: Annotated[int, Field(ge=1, le=_TEN_YEARS_S)] | None = None
+    cooldown_after_decline_s: Annotated[int, Field(ge=0, le=_TEN_YEARS_S)] | None = None
     outcome_window_s: Annotated[int, Field(ge=1, le=365 * 86400)] | None = None
     default_outcome: Literal["ignored"] | None = "ignored"
     active: bool = True
@@ -281,7 +286,7 @@ class LearningMetrics(BaseModel):
 EventType = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 """Lower snake case: event types become feature names (``purchase_count_24h``)."""
 EventScalar = Annotated[
-    StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=256)],
+    StrictBool | Int64 | FiniteFloat | Annotated[StrictStr, Field(max_length=256)],
     one_problem("Input should be a string (at most 256 characters), a finite number or a boolean"),
 ]
 
