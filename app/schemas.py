@@ -110,7 +110,9 @@ class OfferBody(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: Literal["offer", "service"] = "offer"
     channels: Annotated[list[Name], Field(min_length=1, max_length=20)]
-    value: FiniteFloat = 0.0
+    value: Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] = 0.0
+    """What the offer is worth; with ``lever`` and a channel lever (each at most 1000) the
+    priority stays a finite number."""
     lever: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 1.0
     attributes: Annotated[dict[Name, Scalar], Field(max_length=50)] = {}
     eligibility: Annotated[list[RuleBody], Field(max_length=50)] = []

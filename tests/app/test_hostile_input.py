@@ -241,3 +241,19 @@ def test_an_offer_policy_number_out_of_range_is_refused(limited: Service, field:
     assert response.json()["field"] == field
     assert http.get("/v1/offers/big").status_code == 404
     assert http.post("/v1/decisions", json={"customer_id": "C1", "channel": "web"}).is_success
+
+
+def test_an_offer_value_too_large_to_weigh_is_refused(limited: Service) -> None:
+    """value x lever x channel lever must stay a finite priority: an offer worth 1e308 gave
+    ``"priority": null`` (infinity) in decisions, outside the contract's number."""
+    http = limited.client
+    huge = make_offer(channels=["web"], value=1e308, lever=1000, channel_levers={"web": 1000})
+    response = http.put("/v1/offers/big", json=huge)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "value"
+    rich = make_offer(channels=["web"], value=1e15, lever=1000, channel_levers={"web": 1000})
+    assert http.put("/v1/offers/big", json=rich).status_code == 201
+    decided = http.post("/v1/decisions", json={"customer_id": "C1", "channel": "web", "limit": 2})
+    assert decided.status_code == 200, decided.text
+    assert all(isinstance(o["priority"], float) for o in decided.json()["offers"]), decided.text
+    http.delete("/v1/offers/big")
