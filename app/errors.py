@@ -63,16 +63,26 @@ def _body(error: str, field: str | None, detail: Any) -> dict[str, Any]:
 
 
 def _field_of(loc: tuple[Any, ...]) -> str:
-    """``("body", "eligibility", 0, "op")`` -> ``eligibility[0].op``, as domain errors name it."""
+    """``("body", "eligibility", 0, "op")`` -> ``eligibility[0].op``, as domain errors name it;
+    a bad key of a map is named by itself (``features.bad key``), not ``features.bad key.[key]``.
+    """
     field = ""
     for part in loc:
         if part in ("body", "query", "path", "header") and not field:
+            continue
+        if part == "[key]":
             continue
         if isinstance(part, int):
             field += f"[{part}]"
         else:
             field += f".{part}" if field else str(part)
     return field or str(loc[0] if loc else "body")
+
+
+def _problem_of(error: Any) -> str:
+    problem = str(error.get("msg", "invalid"))
+    loc = error.get("loc", ())
+    return f"the key is invalid: {problem}" if loc and loc[-1] == "[key]" else problem
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
@@ -84,9 +94,9 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     if first.get("type") == "json_invalid":
         field = "body"
     problems = [
-        {"field": _field_of(tuple(e.get("loc", ()))), "problem": e.get("msg", "")} for e in errors
+        {"field": _field_of(tuple(e.get("loc", ()))), "problem": _problem_of(e)} for e in errors
     ]
-    message = f"{field}: {first.get('msg', 'invalid')}"
+    message = f"{field}: {_problem_of(first)}"
     return JSONResponse(
         status_code=422,
         content=_body("invalid_input", field, message) | {"problems": problems[:20]},

@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetPydanticSchema,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+)
+from pydantic_core import CoreSchema
 
 __all__ = [
     "AckBody",
@@ -33,31 +44,81 @@ __all__ = [
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
-Scalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=1000)]
-FeatureValue = Scalar | Annotated[list[Scalar], Field(max_length=100)] | None
+LaxTime = Annotated[datetime, Field(strict=False)]
+"""A time in a strict body: JSON has no time type, so an ISO 8601 string (or epoch seconds)."""
+
+
+def one_problem(message: str) -> GetPydanticSchema:
+    """A value of several possible types fails with one error at its own path, saying what it
+    may be. Pydantic's default is an error per member type, each at a path ending in the type's
+    name (``context.page.bool: Input should be a valid boolean`` for a string that is merely too
+    long); the JSON schema is unchanged."""
+
+    def build(source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        schema = handler(source)
+        union: Any = schema
+        while union.get("type") in ("nullable", "default"):
+            union = union["schema"]
+        union["custom_error_type"] = "value_type"
+        union["custom_error_message"] = message
+        return schema
+
+    return GetPydanticSchema(build)
+
+
+Int64 = Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]
+"""An integer Redis, Lua and orjson can hold: in a union with a float, a larger one is a float
+(JSON has no integer limit; it was a 500 from every write that serialised it)."""
+_TEN_YEARS_S = 10 * 366 * 86400
+
+_SCALAR = "a string (at most 1000 characters), a finite number or a boolean"
+Scalar = Annotated[
+    StrictBool | Int64 | FiniteFloat | Annotated[StrictStr, Field(max_length=1000)],
+    one_problem(f"Input should be {_SCALAR}"),
+]
+FeatureValue = Annotated[
+    Scalar | Annotated[list[Scalar], Field(max_length=100)] | None,
+    one_problem(f"Input should be {_SCALAR}, null, or a list of at most 100 of them"),
+]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    """A request body: unknown fields are refused, and so is a value of the wrong JSON type
+    (``"limit": true``, ``"active": "false"``, ``"value": "120"``): coercing it would hide the
+    client's bug, or do the opposite of what was meant. An integer is fine where a number goes;
+    times are ISO 8601 strings (``LaxTime``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
+
+
+def _feature_path(value: str) -> str:
+    if value.startswith("context.") and len(value) == len("context."):
+        raise ValueError("context. needs a key: context.<key>")
+    return value
 
 
 class RuleBody(Strict):
-    feature: Annotated[str, Field(min_length=1, max_length=140)]
+    feature: Annotated[str, Field(min_length=1, max_length=140), AfterValidator(_feature_path)]
     op: Literal["eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists"]
-    value: Scalar | Annotated[list[Scalar], Field(max_length=1000)] | None = None
+    value: Annotated[
+        Scalar | Annotated[list[Scalar], Field(max_length=1000)] | None,
+        one_problem(f"Input should be {_SCALAR}, a list of at most 1000 of them, or null"),
+    ] = None
 
 
 class OfferBody(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: Literal["offer", "service"] = "offer"
     channels: Annotated[list[Name], Field(min_length=1, max_length=20)]
-    value: FiniteFloat = 0.0
+    value: Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] = 0.0
+    """What the offer is worth; with ``lever`` and a channel lever (each at most 1000) the
+    priority stays a finite number."""
     lever: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 1.0
     attributes: Annotated[dict[Name, Scalar], Field(max_length=50)] = {}
     eligibility: Annotated[list[RuleBody], Field(max_length=50)] = []
-    max_impressions: Annotated[int, Field(ge=1)] | None = None
-    impression_window_s: Annotated[int, Field(ge=1)] | None = None
-    cooldown_after_decline_s: Annotated[int, Field(ge=0)] | None = None
+    max_impressions: Annotated[int, Field(ge=1, le=1_000_000_000)] | None = None
+    impression_window_s: Annotated[int, Field(ge=1, le=_TEN_YEARS_S)] | None = None
+    cooldown_after_decline_s: Annotated[int, Field(ge=0, le=_TEN_YEARS_S)] | None = None
     outcome_window_s: Annotated[int, Field(ge=1, le=365 * 86400)] | None = None
     default_outcome: Literal["ignored"] | None = "ignored"
     active: bool = True
@@ -67,8 +128,8 @@ class OfferBody(Strict):
         dict[Name, Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)]],
         Field(max_length=20),
     ] = {}
-    start_at: datetime | None = None
-    end_at: datetime | None = None
+    start_at: LaxTime | None = None
+    end_at: LaxTime | None = None
     not_for_holders: bool = False
     """Not for customers whose products_held include attributes.product."""
 
@@ -86,9 +147,12 @@ class CustomerBody(Strict):
 class CustomerView(BaseModel):
     customer_id: str
     features: dict[str, Any]
+    """GET: the features including the real-time aggregates (what a decision sees); PUT: the
+    features as given."""
     consent: dict[str, bool]
     aggregates: dict[str, Any] = {}
-    """Real-time aggregates from events (counts and sums per window, recency, open complaint)."""
+    """Real-time aggregates from events (counts and sums per window, recency, open complaint),
+    also in ``features``."""
     value_tier: str | None = None
 
 
@@ -223,7 +287,10 @@ class LearningMetrics(BaseModel):
 
 EventType = Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[a-z][a-z0-9_]*$")]
 """Lower snake case: event types become feature names (``purchase_count_24h``)."""
-EventScalar = StrictBool | StrictInt | FiniteFloat | Annotated[StrictStr, Field(max_length=256)]
+EventScalar = Annotated[
+    StrictBool | Int64 | FiniteFloat | Annotated[StrictStr, Field(max_length=256)],
+    one_problem("Input should be a string (at most 256 characters), a finite number or a boolean"),
+]
 
 
 def _stream_id_in_range(value: str) -> str:
@@ -245,7 +312,7 @@ class EventBody(Strict):
     """The sender's event id: the same id twice (within 31 days) counts once."""
     name: Name | None = None
     """What kind of ``type``: ``marriage`` for a ``life_event``, ``roaming`` for a page view."""
-    at: datetime | None = None
+    at: LaxTime | None = None
     """When it happened (default: when received; without a zone: UTC)."""
     properties: Annotated[dict[Name, EventScalar | None], Field(max_length=30)] = {}
     """``value`` / ``amount`` (numbers) are summed, ``channel`` is remembered as last channel."""

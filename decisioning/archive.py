@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,6 +27,7 @@ from sqlalchemy.engine import Connection
 
 from feature_store import ArchiveReader, HistoryLine, InteractionRecord, StoreError
 
+from .errors import InvalidInput
 from .tables import customer_history, erasures, interactions
 
 __all__ = ["Archiver", "InteractionFilter", "SqlArchive"]
@@ -43,6 +45,11 @@ class InteractionFilter:
     since_ms: int | None = None
     until_ms: int | None = None
     control_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.since_ms is not None and self.until_ms is not None:
+            if self.until_ms <= self.since_ms:
+                raise InvalidInput("until", "the window ends before (or when) it starts (since)")
 
     def clauses(self) -> list[Any]:
         i = interactions
@@ -152,7 +159,7 @@ class SqlArchive:
         expired): the page continues below the list's oldest line with archived lines older
         than it.
         """
-        page = [orjson.loads(line) for line in recent[offset : offset + limit]]
+        page = _newest_first([orjson.loads(line) for line in recent])[offset : offset + limit]
         if len(page) == limit:
             return page
         skip = max(0, offset - len(recent))
@@ -174,6 +181,21 @@ class SqlArchive:
                 query.order_by(*(c.desc() for c in position)).offset(skip).limit(want)
             ).all()
         return page + [orjson.loads(r.line) for r in rows]
+
+    def decision_ids(self, customer_id: str) -> set[str]:
+        """The decisions (inbound and outbound) in the customer's archived history."""
+        h = customer_history
+        with self.engine.connect() as conn:
+            lines = conn.execute(
+                select(h.c.line).where(
+                    h.c.customer_id == customer_id, h.c.type.in_(("decision", "outbound"))
+                )
+            ).scalars()
+            return {
+                str(entry["decision_id"])
+                for entry in map(orjson.loads, lines)
+                if isinstance(entry, dict) and entry.get("decision_id")
+            }
 
     def erase(self, customer_id: str, erased_ms: int) -> int:
         """Delete the customer's archived rows and remember the erasure; returns rows removed."""
@@ -224,6 +246,20 @@ class SqlArchive:
                 hq = hq.where(customer_history.c.customer_id == customer_id)
                 iq = iq.where(interactions.c.customer_id == customer_id)
             return int(conn.execute(hq).scalar_one()), int(conn.execute(iq).scalar_one())
+
+
+def _newest_first(entries: list[Any]) -> list[Any]:
+    """History lines by ``at``, newest first: the list holds them in the order they were
+    recorded, and an event may be reported after things that happened since (it lands below
+    them). Lines recorded at the same moment keep their order."""
+
+    def at(entry: Any) -> float:
+        try:
+            return datetime.fromisoformat(str(entry["at"])).timestamp()
+        except (KeyError, TypeError, ValueError):
+            return float("inf")  # an undated line stays where it was recorded, at the top
+
+    return sorted(entries, key=at, reverse=True)
 
 
 def _chunks(rows: list[Any], size: int) -> list[list[Any]]:

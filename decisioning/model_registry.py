@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, insert, select
@@ -30,6 +31,11 @@ class ModelRegistry:
                 select(model_versions).order_by(model_versions.c.version.desc()).limit(limit)
             ).all()
         return [
-            {"version": r.version, "n_learned": r.n_learned, "created_at": r.created_at}
+            {"version": r.version, "n_learned": r.n_learned, "created_at": _utc(r.created_at)}
             for r in rows
         ]
+
+
+def _utc(at: datetime | None) -> datetime | None:
+    """SQLite hands back naive timestamps (written by ``CURRENT_TIMESTAMP``, in UTC)."""
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at

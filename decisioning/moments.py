@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -140,7 +141,9 @@ class Moments:
         if not decision.offers:
             return replace(held, reason=_why_nothing(decision))
         offer = decision.offers[0]
-        at = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat()
+        # queued now, after the decision was made: its history line must not read as older
+        queued_ms = max(now_ms, int(time.time() * 1000))
+        at = datetime.fromtimestamp(queued_ms / 1000, UTC).isoformat()
         message = {
             "decision_id": decision.decision_id,
             "customer_id": event.customer_id,

@@ -29,7 +29,9 @@ from .errors import InvalidInput
 __all__ = ["OPS", "Offer", "Rule"]
 
 OPS = ("eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "exists")
-_FEATURE = re.compile(r"^(context\.)?[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+_FEATURE = re.compile(r"^[A-Za-z0-9_.\-]{1,140}$")
+"""A customer feature (names: ``A-Z a-z 0-9 _ . -``), ``context.<key>``, ``channel`` or
+``interaction``. (A saved rule is also checked by the API schema: ``context.`` needs a key.)"""
 
 
 @dataclass(frozen=True, slots=True)

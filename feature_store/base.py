@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from .customers import CustomerRecord
@@ -52,6 +52,8 @@ class DecisionLog(Protocol):
         value: float | None = None,
         source: str = "response",
     ) -> OutcomeResult: ...
+
+    async def forget(self, decision_ids: Iterable[str]) -> int: ...
 
     async def close_due_windows(self, now_ms: int, *, limit: int = 1000) -> int: ...
 

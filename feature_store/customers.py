@@ -18,6 +18,10 @@ __all__ = ["CustomerRecord", "RedisCustomers"]
 HISTORY_LENGTH = 500
 """Entries kept per customer in Redis; the SQL archive keeps everything."""
 
+PROFILE_FIELD = ""
+"""The field a profile with no features keeps in its features hash (Redis has no empty hash),
+so that it exists; no feature has this name (names have at least one character)."""
+
 _READ_SCRIPT = """
 return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2]),
         redis.call('HGETALL', KEYS[3]), redis.call('HGETALL', KEYS[4])}
@@ -37,11 +41,13 @@ class CustomerRecord:
     contacts: dict[str, str] = field(default_factory=dict)
     aggregates: dict[str, str] = field(default_factory=dict)
     """The raw real-time aggregates hash (see ``decisioning.aggregates``)."""
+    profile: bool = False
+    """A profile was put (``put``), even one with no features."""
 
     @property
     def known(self) -> bool:
         """A profile exists (an anonymous visitor has only a contact record)."""
-        return bool(self.features or self.consent)
+        return bool(self.profile or self.features or self.consent)
 
     """The contact record: ``imp:<offer>``/``out:<channel>`` JSON lists of times (ms),
     ``last:<offer>`` and ``declined:<offer>`` times (ms)."""
@@ -63,11 +69,12 @@ class RedisCustomers:
         with map_redis_errors():
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(k.features(customer_id))
-                if features:
-                    pipe.hset(
-                        k.features(customer_id),
-                        mapping={name: orjson.dumps(v) for name, v in features.items()},
-                    )
+                pipe.hset(
+                    k.features(customer_id),
+                    mapping={name: orjson.dumps(v) for name, v in features.items()}
+                    if features
+                    else {PROFILE_FIELD: b"null"},
+                )
                 if consent is not None:
                     pipe.delete(k.consent(customer_id))
                     if consent:
@@ -92,11 +99,14 @@ class RedisCustomers:
             )
         if not (raw_features or raw_consent or raw_contacts or raw_aggregates):
             return None
+        features = dict(
+            zip(_texts(raw_features[0::2]), map(orjson.loads, raw_features[1::2]), strict=True)
+        )
+        features.pop(PROFILE_FIELD, None)
         return CustomerRecord(
             customer_id=customer_id,
-            features=dict(
-                zip(_texts(raw_features[0::2]), map(orjson.loads, raw_features[1::2]), strict=True)
-            ),
+            features=features,
+            profile=bool(raw_features),
             consent={ch: v in (b"1", "1") for ch, v in _hash(raw_consent).items()},
             contacts=_hash(raw_contacts),
             aggregates=_hash(raw_aggregates),

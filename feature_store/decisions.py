@@ -11,7 +11,7 @@ outcome is either fully recorded and streamed, or not at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -373,6 +373,26 @@ class RedisDecisionLog:
             stream_id=(parts[2] or None) if len(parts) > 2 else None,
             customer_id=parts[3] if len(parts) > 3 else None,
         )
+
+    async def forget(self, decision_ids: Iterable[str]) -> int:
+        """Delete these decisions' logs (a customer's erasure); returns how many existed.
+
+        An outcome for a forgotten decision is then for an unknown decision, so nothing of the
+        erased customer is joined, streamed, learned or archived again. Their window entries are
+        dropped by ``close_due_windows`` when due (it removes entries of unknown decisions).
+        """
+        k = self._keys
+        by_shard: dict[int, set[str]] = {}
+        for decision_id in decision_ids:
+            shard = k.shard_of(decision_id)
+            by_shard.setdefault(shard, set()).add(k.decision(decision_id, shard))
+        removed = 0
+        with map_redis_errors():
+            for shard_keys in by_shard.values():  # one slot per DEL, also on a cluster
+                keys = sorted(shard_keys)
+                for start in range(0, len(keys), 500):
+                    removed += int(await self._redis.delete(*keys[start : start + 500]))
+        return removed
 
     async def close_due_windows(self, now_ms: int, *, limit: int = 1000) -> int:
         """Apply the default outcome to every shown offer whose outcome window has passed."""

@@ -69,19 +69,26 @@ class RedisOutbound:
             entries = await self._redis.xrevrange(self._keys.outbound(channel), count=limit)
         return _parse(entries)
 
-    async def _ensure_group(self, stream: str) -> None:
+    async def _ensure_group(self, stream: str) -> bool:
+        """Create the senders' group on an existing stream; False when nothing was ever queued
+        for the channel (then there is nothing to claim, and no stream is made: a caller may
+        name any channel, and a stream per name would stay in Redis for ever). A group created
+        once messages exist starts from the first, so none queued before it is missed."""
         if stream in self._groups:
-            return
+            return True
         try:
             with map_redis_errors():
-                await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+                await self._redis.xgroup_create(stream, GROUP, id="0")
         except Exception as exc:  # noqa: BLE001
             cause = exc.__cause__ or exc
-            if not (
-                isinstance(cause, redis.exceptions.ResponseError) and "BUSYGROUP" in str(cause)
-            ):
+            if not isinstance(cause, redis.exceptions.ResponseError):
+                raise
+            if "requires the key to exist" in str(cause):
+                return False
+            if "BUSYGROUP" not in str(cause):
                 raise
         self._groups.add(stream)
+        return True
 
     async def claim(
         self, channel: str, consumer: str, count: int, *, reclaim_idle_ms: int | None = None
@@ -93,7 +100,8 @@ class RedisOutbound:
         (XAUTOCLAIM), so a dead sender's messages are not lost.
         """
         stream = self._keys.outbound(channel)
-        await self._ensure_group(stream)
+        if not await self._ensure_group(stream):
+            return []
         out: list[OutboundMessage] = []
         with map_redis_errors():
             if reclaim_idle_ms is not None:
@@ -114,7 +122,8 @@ class RedisOutbound:
         if not stream_ids:
             return 0
         stream = self._keys.outbound(channel)
-        await self._ensure_group(stream)
+        if not await self._ensure_group(stream):
+            return 0
         with map_redis_errors():
             return int(await self._redis.xack(stream, GROUP, *stream_ids))
 

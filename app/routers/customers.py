@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from decisioning import CustomerNotFound
 from decisioning.aggregates import aggregate_features
+from decisioning.erasure import erase_customer
 from feature_store import StoreError
 
 from ..deps import RuntimeDep, require_role
@@ -41,12 +42,13 @@ async def get_customer(customer_id: CustomerId, runtime: RuntimeDep) -> Customer
     record = await runtime.store.customers.get(customer_id)
     if record is None or not (record.known or record.aggregates):
         raise CustomerNotFound(customer_id)
-    now_ms = int(time.time() * 1000)
+    aggregates = aggregate_features(record.aggregates, int(time.time() * 1000))
     return CustomerView(
         customer_id=customer_id,
-        features=record.features,
+        # the features a decision sees: an aggregate wins over a profile field of its name
+        features={**record.features, **aggregates},
         consent=record.consent,
-        aggregates=aggregate_features(record.aggregates, now_ms),
+        aggregates=aggregates,
         value_tier=runtime.decider.tiers.of(record.features),
     )
 
@@ -79,9 +81,8 @@ async def customer_history(
 @router.delete("/{customer_id}", status_code=204, dependencies=[Depends(require_role("admin"))])
 async def delete_customer(customer_id: CustomerId, runtime: RuntimeDep) -> None:
     """Erase features, consent, contacts, history (Redis and the SQL archive), aggregates, seen
-    events and queued outbound; history lines still on their way to the archive are dropped."""
-    erased = await runtime.store.events.erase(customer_id)
-    deleted = await runtime.store.customers.delete(customer_id)
-    archived = await asyncio.to_thread(runtime.archive.erase, customer_id, int(time.time() * 1000))
-    if not (deleted or erased or archived):
+    events, queued outbound and the logs of their decisions (a later outcome for one is 404);
+    history lines still on their way to the archive are dropped."""
+    now_ms = int(time.time() * 1000)
+    if not await erase_customer(runtime.store, runtime.archive, customer_id, now_ms=now_ms):
         raise CustomerNotFound(customer_id)

@@ -46,9 +46,12 @@ async def decide(body: DecisionBody, request: Request, role: Annotated[str, Chan
             explain=body.explain,
         )
     )
-    DECISION_SECONDS.labels(body.channel).observe(time.perf_counter() - started)
+    # a label per channel of the catalogue only: any name a client sends would grow the
+    # metrics (and every worker's memory) without bound
+    channel = body.channel if decider.catalogue.for_channel(body.channel) else "other"
+    DECISION_SECONDS.labels(channel).observe(time.perf_counter() - started)
     mode = "degraded" if result.degraded else "control" if result.control_group else "model"
-    DECISIONS.labels(body.channel, mode).inc()
+    DECISIONS.labels(channel, mode).inc()
     return Response(
         orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
     )

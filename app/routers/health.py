@@ -19,6 +19,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
+# HEAD too, as load balancers and uptime checkers often probe with it (it was 405, "down")
+router.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+
+
 def _database_ok(runtime: Any) -> bool:
     try:
         with runtime.engine.connect() as conn:
@@ -43,3 +47,6 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
             "catalogue_version": runtime.catalogue.version,
         },
     )
+
+
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)

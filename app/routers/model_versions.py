@@ -16,8 +16,8 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 class PinBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    version: int = Field(ge=1)
+    model_config = ConfigDict(extra="forbid", strict=True)
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 async def _state(runtime: RuntimeDep) -> dict[str, Any]:

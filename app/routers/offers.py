@@ -18,7 +18,15 @@ Marketer = Depends(require_role("marketer"))
 Reader = Depends(require_role("marketer", "analyst"))
 
 
-@router.put("/{offer_id}", response_model=OfferView, dependencies=[Marketer])
+@router.put(
+    "/{offer_id}",
+    response_model=OfferView,
+    dependencies=[Marketer],
+    responses={
+        200: {"description": "replaced"},
+        201: {"model": OfferView, "description": "created"},
+    },
+)
 async def put_offer(
     offer_id: OfferId,
     body: OfferBody,

@@ -19,7 +19,7 @@ Hour = Annotated[int, Field(ge=0, le=23)]
 
 
 class ContactPolicyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     outbound_channels: Annotated[list[Name], Field(max_length=20)] = ["email", "sms", "push"]
     outbound_limits: dict[Name, Annotated[int, Field(ge=0, le=1000)]] = {
         "email": 1, "sms": 1, "push": 2,

@@ -39,7 +39,15 @@ def _check_offers(catalogue: SqlCatalogue, body: TriggerBody) -> None:
             )
 
 
-@router.put("/{trigger_id}", response_model=TriggerView, dependencies=[Marketer])
+@router.put(
+    "/{trigger_id}",
+    response_model=TriggerView,
+    dependencies=[Marketer],
+    responses={
+        200: {"description": "replaced"},
+        201: {"model": TriggerView, "description": "created"},
+    },
+)
 async def put_trigger(
     trigger_id: TriggerId, body: TriggerBody, runtime: RuntimeDep, response: Response
 ) -> TriggerView:

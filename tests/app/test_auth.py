@@ -19,6 +19,15 @@ def test_missing_or_wrong_key_is_401(service: Service) -> None:
     assert bare.get("/healthz").status_code == 200
 
 
+def test_probes_answer_head_as_well_as_get(service: Service) -> None:
+    """Load balancers and uptime checkers often probe with HEAD: it was 405 Method Not Allowed,
+    which reads as down."""
+    bare = httpx.Client(base_url=service.url)
+    for path in ("/healthz", "/readyz"):
+        assert bare.head(path).status_code == 200, path
+        assert bare.get(path).status_code == 200, path
+
+
 def test_roles(service: Service) -> None:
     channel = {"Authorization": f"Bearer {service.key_for('channel')}"}
     marketer = {"Authorization": f"Bearer {service.key_for('marketer')}"}

@@ -190,3 +190,70 @@ def test_schemathesis_finds_no_5xx_and_no_schema_breach(limited: Service) -> Non
     checked = _operations_checked(limited, examples=10)
     assert len(checked) >= 30  # every /v1 operation, the session, keys and the probes
     assert "POST /v1/decisions" in checked and "DELETE /v1/keys/{key_id}" in checked
+
+
+BIG = 2**70  # JSON has no integer limit; Redis, Lua and orjson stop at 64 bits
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("PUT", "/v1/customers/C1", {"features": {"n": BIG, "held": [BIG]}}),
+        ("POST", "/v1/decisions", {"customer_id": "C1", "channel": "web", "context": {"n": BIG}}),
+        (
+            "POST",
+            "/v1/events",
+            {"customer_id": "C1", "type": "purchase", "properties": {"value": BIG, "n": -BIG}},
+        ),
+        (
+            "PUT",
+            "/v1/offers/big",
+            make_offer(
+                channels=["web"],
+                attributes={"n": BIG},
+                eligibility=[{"feature": "n", "op": "lt", "value": BIG}],
+            ),
+        ),
+    ],
+)
+def test_integers_beyond_64_bits_are_numbers_not_500s(
+    limited: Service, method: str, path: str, body: dict[str, object]
+) -> None:
+    """A huge integer where any number may go is taken as a (float) number: it was a 500 (and
+    the connection reset) from every write that serialised it, decisions included."""
+    http = limited.client
+    response = http.request(method, path, json=body)
+    assert response.status_code < 300, response.text
+    decided = http.post("/v1/decisions", json={"customer_id": "C1", "channel": "web"})
+    assert decided.status_code == 200, decided.text
+    http.delete("/v1/offers/big")
+
+
+@pytest.mark.parametrize(
+    "field", ["max_impressions", "impression_window_s", "cooldown_after_decline_s"]
+)
+def test_an_offer_policy_number_out_of_range_is_refused(limited: Service, field: str) -> None:
+    """An offer saved with max_impressions 2**70 made every decision on its channels a 500;
+    now it is refused, naming the field, and decisions go on."""
+    http = limited.client
+    response = http.put("/v1/offers/big", json=make_offer(channels=["web"], **{field: BIG}))
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field
+    assert http.get("/v1/offers/big").status_code == 404
+    assert http.post("/v1/decisions", json={"customer_id": "C1", "channel": "web"}).is_success
+
+
+def test_an_offer_value_too_large_to_weigh_is_refused(limited: Service) -> None:
+    """value x lever x channel lever must stay a finite priority: an offer worth 1e308 gave
+    ``"priority": null`` (infinity) in decisions, outside the contract's number."""
+    http = limited.client
+    huge = make_offer(channels=["web"], value=1e308, lever=1000, channel_levers={"web": 1000})
+    response = http.put("/v1/offers/big", json=huge)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "value"
+    rich = make_offer(channels=["web"], value=1e15, lever=1000, channel_levers={"web": 1000})
+    assert http.put("/v1/offers/big", json=rich).status_code == 201
+    decided = http.post("/v1/decisions", json={"customer_id": "C1", "channel": "web", "limit": 2})
+    assert decided.status_code == 200, decided.text
+    assert all(isinstance(o["priority"], float) for o in decided.json()["offers"]), decided.text
+    http.delete("/v1/offers/big")

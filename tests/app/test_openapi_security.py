@@ -24,3 +24,18 @@ def test_every_v1_operation_declares_the_bearer_and_cookie_schemes(tmp_path: Pat
                 assert operation["security"] == expected
     assert seen == hot
     assert schema["paths"]["/v1/offers"]["get"]["security"] == expected
+
+
+def test_creating_puts_document_their_201(tmp_path: Path) -> None:
+    """PUT answers 201 when it creates (200 when it replaces): a client generated from
+    /openapi.json treats an undocumented status as unexpected, so both are declared."""
+    app = create_app(Settings(admin_key="nbo_admin_openapi_test_key", data_dir=tmp_path))
+    paths = app.openapi()["paths"]
+    for path, view in (
+        ("/v1/offers/{offer_id}", "OfferView"),
+        ("/v1/triggers/{trigger_id}", "TriggerView"),
+    ):
+        responses = paths[path]["put"]["responses"]
+        for status in ("200", "201"):
+            schema = responses[status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": f"#/components/schemas/{view}"}, (path, status)

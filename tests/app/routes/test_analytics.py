@@ -176,3 +176,15 @@ def test_exports_as_csv_and_parquet(random_service: Service) -> None:
     assert missing.status_code == 404 and "999" in missing.text
     wrong = svc.client.get("/v1/export/interactions", params={"format": "xls"}, headers=analyst)
     assert wrong.status_code == 422 and "format" in wrong.text
+
+
+@pytest.mark.parametrize("path", ["/v1/metrics/learning", "/v1/export/interactions"])
+def test_a_time_window_that_ends_before_it_starts_is_a_422(service: Service, path: str) -> None:
+    """``until`` before ``since`` is a mistake (swapped bounds), not an empty window."""
+    response = service.client.get(
+        path, params={"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "until"
+    same = {"since": "2026-11-01T00:00:00Z", "until": "2026-11-01T00:00:00Z"}
+    assert service.client.get(path, params=same).status_code == 422

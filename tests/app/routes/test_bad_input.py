@@ -90,3 +90,88 @@ def test_unknown_offer_is_404(service: Service) -> None:
     response = service.client.get("/v1/offers/nope")
     assert response.status_code == 404
     assert response.json()["field"] == "offer_id"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field", "problem"),
+    [
+        ("POST", "/v1/decisions", {"context": {"page": {"deep": 1}}}, "context.page", "string"),
+        ("POST", "/v1/decisions", {"context": {"page": "x" * 1001}}, "context.page", "1000"),
+        ("PUT", "/v1/customers/C1", {"features": {"plan": "x" * 1001}}, "features.plan", "1000"),
+        ("PUT", "/v1/customers/C1", {"features": {"held": [1] * 101}}, "features.held", "100"),
+        ("PUT", "/v1/customers/C1", {"features": {"held": [{"a": 1}]}}, "features.held", "list"),
+        ("PUT", "/v1/customers/C1", {"features": {"bad key": 1}}, "features.bad key", "key"),
+        ("POST", "/v1/events", {"properties": {"value": [1]}}, "properties.value", "number"),
+        ("PUT", "/v1/offers/o1", {"attributes": {"tier": {"a": 1}}}, "attributes.tier", "string"),
+        (
+            "PUT",
+            "/v1/offers/o1",
+            {"eligibility": [{"feature": "age", "op": "eq", "value": {"a": 1}}]},
+            "eligibility[0].value",
+            "list",
+        ),
+    ],
+)
+def test_a_bad_value_is_named_by_its_own_path_with_its_real_problem(
+    service: Service, method: str, path: str, body: dict[str, object], field: str, problem: str
+) -> None:
+    """A value that can be one of several types is blamed at its own path ("context.page", not
+    "context.page.bool") with one problem that says what it may be, not "should be a valid
+    boolean" for a string that is merely too long."""
+    defaults: dict[str, dict[str, object]] = {
+        "/v1/decisions": {"customer_id": "C1", "channel": "web"},
+        "/v1/customers/C1": {"features": {}},
+        "/v1/events": {"customer_id": "C1", "type": "purchase"},
+        "/v1/offers/o1": make_offer(),
+    }
+    response = service.client.request(method, path, json={**defaults[path], **body})
+    assert response.status_code == 422, response.text
+    payload = response.json()
+    assert payload["field"] == field, payload
+    assert [p["field"] for p in payload["problems"]] == [field], payload
+    assert problem in payload["detail"], payload
+    assert service.client.get("/v1/customers/C1").status_code == 404
+    assert service.client.get("/v1/offers/o1").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/v1/decisions", {"limit": True}, "limit"),
+        ("POST", "/v1/decisions", {"limit": "2"}, "limit"),
+        ("POST", "/v1/decisions", {"limit": 2.0}, "limit"),
+        ("POST", "/v1/decisions", {"explain": "yes"}, "explain"),
+        ("POST", "/v1/decisions", {"explain": 1}, "explain"),
+        ("PUT", "/v1/offers/o1", {"value": "120"}, "value"),
+        ("PUT", "/v1/offers/o1", {"value": True}, "value"),
+        ("PUT", "/v1/offers/o1", {"lever": "2"}, "lever"),
+        ("PUT", "/v1/offers/o1", {"max_impressions": "3"}, "max_impressions"),
+        ("PUT", "/v1/offers/o1", {"outcome_window_s": 60.5}, "outcome_window_s"),
+        ("PUT", "/v1/offers/o1", {"active": "false"}, "active"),
+        ("PUT", "/v1/offers/o1", {"active": 0}, "active"),
+        ("PUT", "/v1/offers/o1", {"not_for_holders": "no"}, "not_for_holders"),
+        ("PUT", "/v1/offers/o1", {"channel_levers": {"web": "2"}}, "channel_levers.web"),
+        ("PUT", "/v1/triggers/t1", {"active": "true"}, "active"),
+    ],
+)
+def test_a_value_of_the_wrong_json_type_is_refused_not_coerced(
+    service: Service, method: str, path: str, body: dict[str, object], field: str
+) -> None:
+    """``"limit": true`` or ``"active": "false"`` is a client's mistake: coercing it (true -> 1,
+    "false" -> False, "120" -> 120.0) hides the bug and may do the opposite of what was meant."""
+    defaults: dict[str, dict[str, object]] = {
+        "/v1/decisions": {"customer_id": "C1", "channel": "web"},
+        "/v1/offers/o1": make_offer(),
+        "/v1/triggers/t1": {"event_type": "life_event", "channel": "email"},
+    }
+    response = service.client.request(method, path, json={**defaults[path], **body})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == field, response.json()
+    assert service.client.get("/v1/offers/o1").status_code == 404
+    assert service.client.get("/v1/triggers/t1").status_code == 404
+
+
+def test_integral_floats_and_ints_for_floats_are_fine(service: Service) -> None:
+    offer = make_offer(value=120, lever=2, channel_levers={"web": 1})
+    assert service.client.put("/v1/offers/o1", json=offer).status_code == 201
+    assert service.client.get("/v1/offers/o1").json()["value"] == 120.0

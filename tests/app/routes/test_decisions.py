@@ -139,3 +139,40 @@ def test_customer_roundtrip_and_erase(service: Service) -> None:
     assert got["consent"] == {"email": True, "sms": False}
     assert http.delete("/v1/customers/C9").status_code == 204
     assert http.get("/v1/customers/C9").status_code == 404
+
+
+def test_erasing_a_customer_forgets_their_logged_decisions(service: Service) -> None:
+    """After DELETE nothing of the customer is left: an outcome for a decision made before the
+    erasure is for an unknown decision (404), and it writes no history and teaches nothing."""
+    http = service.client
+    http.put("/v1/offers/fibre", json=make_offer())
+    http.put("/v1/customers/C9", json=make_customer())
+    before = _decide(service, "C9")
+    assert before["offers"], before
+    decision_id = before["decision_id"]
+    learned = http.get("/v1/metrics/learning").json()["outcomes_learned"]
+    assert http.delete("/v1/customers/C9").status_code == 204
+    response = http.post(
+        f"/v1/decisions/{decision_id}/outcomes", json={"offer_id": "fibre", "outcome": "accepted"}
+    )
+    assert response.status_code == 404, response.text
+    assert response.json()["field"] == "decision_id"
+    assert http.get("/v1/customers/C9/history").json()["items"] == []
+    assert http.get("/v1/customers/C9").status_code == 404
+    assert http.get("/v1/metrics/learning").json()["outcomes_learned"] == learned
+
+
+def test_a_profile_put_with_no_features_exists(service: Service) -> None:
+    """PUT answered 200 with the profile, so GET finds it (it was 404 when the profile had no
+    features and no consent), a decision knows the customer, and DELETE erases it."""
+    http = service.client
+    assert http.put("/v1/customers/C0", json={"features": {}}).status_code == 200
+    got = http.get("/v1/customers/C0")
+    assert got.status_code == 200, got.text
+    customer = got.json()
+    assert customer["consent"] == {}
+    assert customer["features"] == customer["aggregates"]  # no profile field, only aggregates
+    assert _decide(service, "C0")["known_customer"] is True
+    assert http.delete("/v1/customers/C0").status_code == 204
+    assert http.get("/v1/customers/C0").status_code == 404
+    assert _decide(service, "C0")["known_customer"] is False

@@ -367,3 +367,70 @@ def test_events_are_features_of_the_next_decision_on_any_channel(greedy_service:
 
     assert http.delete("/v1/customers/C7").status_code == 204
     assert http.get("/v1/customers/C7").status_code == 404
+
+
+def test_history_is_newest_first_by_when_things_happened(service: Service) -> None:
+    """Newest first means by ``at``: an event reported late (dated yesterday) sits below what
+    happened since, and a trigger's decision and the outbound message it queued read in the
+    order they happened (the message was queued after the decision was made)."""
+    _outbound_setup(service)
+    http = service.client
+    decision = http.post(
+        "/v1/decisions", json={"customer_id": "C1", "channel": "web", "interaction": "visit"}
+    )
+    assert decision.status_code == 200, decision.text
+    _event(service, type="purchase", id="late-1", at=datetime.now(UTC) - timedelta(days=1))
+    receipt = _event(service, type="life_event", name="marriage", id="ev-1")
+    assert receipt["outbound"][0]["queued"] is True, receipt
+    items = http.get("/v1/customers/C1/history").json()["items"]
+    assert [(i["type"], i.get("event_type")) for i in items] == [
+        ("outbound", "life_event"),
+        ("decision", None),
+        ("event", "life_event"),
+        ("decision", None),
+        ("event", "purchase"),
+    ], items
+    times = [datetime.fromisoformat(i["at"]) for i in items]
+    assert times == sorted(times, reverse=True), items
+
+
+def test_claiming_a_channel_nothing_was_queued_for_stores_nothing(service: Service) -> None:
+    """A sender may poll before anything is queued, and a caller may name any channel: that
+    writes no stream to Redis (one per name, kept for ever, was how any channel key could grow
+    Redis without bound), and messages queued afterwards are all delivered."""
+    import redis
+
+    http = service.client
+    for channel in ("email", "made-up-1", "made-up-2"):
+        claimed = http.post(f"/v1/outbound/{channel}/claim", json={"consumer": "mailer-1"})
+        assert claimed.status_code == 200 and claimed.json()["messages"] == [], claimed.text
+        acked = http.post(f"/v1/outbound/{channel}/ack", json={"ids": ["1-0"]})
+        assert acked.status_code == 200 and acked.json()["acked"] == 0, acked.text
+    client = redis.Redis.from_url(service.settings.redis_url)
+    try:
+        assert list(client.scan_iter(match=f"{service.settings.key_prefix}:*made-up*")) == []
+        assert list(client.scan_iter(match=f"{service.settings.key_prefix}:*{{q:email}}*")) == []
+    finally:
+        client.close()
+    _outbound_setup(service)
+    _event(service, type="life_event", name="marriage", id="ev-1")
+    claimed = http.post("/v1/outbound/email/claim", json={"consumer": "mailer-1"}).json()
+    assert [m["offer_id"] for m in claimed["messages"]] == ["wedding_bundle"]
+
+
+def test_a_customers_features_include_the_real_time_aggregates(service: Service) -> None:
+    """GET returns the features including the real-time aggregates (the contract): the
+    features a decision sees, profile and aggregates as one map (an aggregate wins over a
+    profile field of the same name, as in decisions); ``aggregates`` still lists them apart."""
+    http = service.client
+    body = {"features": {"segment": "family", "last_channel": "shop"}}
+    assert http.put("/v1/customers/C1", json=body).status_code == 200
+    _event(service, type="purchase", id="o-1", properties={"value": 49.5, "channel": "web"})
+    customer = http.get("/v1/customers/C1").json()
+    features = customer["features"]
+    assert features["segment"] == "family"
+    assert features["purchase_count_24h"] == 1 and features["purchase_sum_24h"] == 49.5
+    assert features["last_channel"] == "web"
+    assert features["complaint_count_30d"] == 0
+    assert customer["aggregates"]["purchase_count_24h"] == 1
+    assert {k: features[k] for k in customer["aggregates"]} == customer["aggregates"]

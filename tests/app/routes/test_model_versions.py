@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timedelta
 
 from tests.factories import make_offer
 from tests.services import Service
@@ -49,3 +50,19 @@ def test_versions_are_recorded_and_rollback_pins_every_decision(service: Service
 def test_rollback_to_a_missing_version_is_refused(service: Service) -> None:
     response = service.client.post("/v1/models/rollback", json={"version": 999})
     assert response.status_code == 422 and response.json()["field"] == "version"
+
+
+def test_version_times_say_their_time_zone(service: Service) -> None:
+    """``created_at`` is UTC and says so, like every other time in the API (SQLite's naive
+    timestamps read as local time by a client)."""
+    service.client.put("/v1/offers/o1", json=make_offer(channels=["web"]))
+    _learn_some(service, 1)
+    service.wait_learned(1)
+    for versions in (
+        service.client.get("/v1/models").json()["versions"],
+        service.client.get("/v1/metrics/learning").json()["model_versions"],
+    ):
+        assert versions, versions
+        for version in versions:
+            created = datetime.fromisoformat(version["created_at"])
+            assert created.utcoffset() == timedelta(0), version

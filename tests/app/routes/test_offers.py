@@ -43,6 +43,7 @@ def test_catalogue_changes_reach_decisions_without_restart(service: Service) -> 
         ({"feature": "products_held", "op": "in", "value": "fibre"}, "eligibility[0].value"),
         ({"feature": "bad feature!", "op": "eq", "value": 1}, "eligibility[0].feature"),
         ({"op": "eq", "value": 1}, "eligibility[0].feature"),
+        ({"feature": "context.", "op": "eq", "value": 1}, "eligibility[0].feature"),
     ],
 )
 def test_invalid_rules_are_rejected_and_nothing_is_written(
@@ -82,3 +83,21 @@ def test_eligibility_rules_filter_and_explain(service: Service) -> None:
             "reason": "requires products_held not_in ['fibre'], has ['fibre']",
         }
     ]
+
+
+def test_a_rule_can_name_any_feature_a_customer_can_have(service: Service) -> None:
+    """Feature names and context keys may start with a digit (``5g_capable``): a rule on one
+    was refused as "not a feature path"."""
+    http = service.client
+    rules = [
+        {"feature": "5g_capable", "op": "eq", "value": True},
+        {"feature": "context.1st_visit", "op": "eq", "value": True},
+    ]
+    response = http.put("/v1/offers/fast", json=make_offer(channels=["web"], eligibility=rules))
+    assert response.status_code == 201, response.text
+    assert http.put("/v1/customers/C1", json={"features": {"5g_capable": True}}).is_success
+    body = {"customer_id": "C1", "channel": "web", "explain": True}
+    shown = http.post("/v1/decisions", json=body | {"context": {"1st_visit": True}}).json()
+    assert [o["offer_id"] for o in shown["offers"]] == ["fast"], shown
+    hidden = http.post("/v1/decisions", json=body | {"context": {"1st_visit": False}}).json()
+    assert hidden["offers"] == [] and hidden["excluded"][0]["stage"] == "eligibility", hidden

@@ -55,3 +55,23 @@ def test_metrics_count_decisions_outcomes_errors_and_lag(service: Service) -> No
             [promtool, "check", "metrics"], input=response.text, capture_output=True, text=True
         )
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_channels_no_offer_is_for_share_one_label(service: Service) -> None:
+    """A channel name is the caller's to choose: a label per name would let any client grow
+    every worker's memory and every scrape without bound (one histogram per name). Channels of
+    the catalogue keep their own label; the rest count as ``other``."""
+    http = service.client
+    http.put("/v1/offers/o1", json=make_offer(channels=["web"]))
+    before = _samples(httpx.get(f"{service.url}/metrics").text)
+    for n in range(20):
+        body = {"customer_id": "C1", "channel": f"made-up-{n}"}
+        assert http.post("/v1/decisions", json=body).status_code == 200
+    assert http.post("/v1/decisions", json={"customer_id": "C1", "channel": "web"}).is_success
+    text = httpx.get(f"{service.url}/metrics").text
+    assert "made-up" not in text
+    after = _samples(text)
+    key = ("nbo_decision_seconds_count", (("channel", "other"),))
+    assert after[key] - before.get(key, 0.0) == 20
+    web = ("nbo_decision_seconds_count", (("channel", "web"),))
+    assert after[web] - before.get(web, 0.0) == 1
