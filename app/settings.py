@@ -62,8 +62,10 @@ class Settings(BaseSettings):
     cors_origins: list[str] = []
     """Web origins allowed to call the API from a browser (the embeddable offers snippet),
     e.g. ``NBO_CORS_ORIGINS='["https://shop.example"]'``."""
-    events_history_skip: list[str] = ["page_view"]
-    """Event types not written to customers' history (still counted in their aggregates)."""
+    events_history_skip: list[str] = []
+    """Event types not written to customers' history (still counted in their aggregates). Empty
+    by default: the contract's history holds every event; a site with heavy page-view traffic can
+    set ``["page_view"]`` so views do not crowd the decisions and outcomes an agent reads."""
     contract_end_days: int = Field(default=30, ge=0, le=366)
     """The date scan emits ``contract_end`` for contracts ending within this many days."""
     seed: int | None = None

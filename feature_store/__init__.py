@@ -88,7 +88,7 @@ class FeatureStore:
         client: Any,
         keys: Keys,
         *,
-        events_history_skip: Iterable[str] = ("page_view",),
+        events_history_skip: Iterable[str] = (),
         decision_log_ttl_s: int = 2 * 86400,
     ) -> FeatureStore:
         return cls(

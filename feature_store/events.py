@@ -206,12 +206,13 @@ class RedisEvents:
     Parameters
     ----------
     history_skip
-        Event types not written to the customer's history (page views would crowd out the
-        decisions and outcomes an agent wants to see); they still count in the aggregates.
+        Event types not written to the customer's history (none by default; page views on a
+        busy site could crowd out the decisions and outcomes an agent wants to see); they still
+        count in the aggregates.
     """
 
     def __init__(
-        self, client: Any, keys: Keys, *, history_skip: Iterable[str] = ("page_view",)
+        self, client: Any, keys: Keys, *, history_skip: Iterable[str] = ()
     ) -> None:
         self.history_skip = frozenset(history_skip)
         self._redis = client

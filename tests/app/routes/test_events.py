@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from app.moments import scan_dates
 from decisioning import aggregate_features
 from tests.factories import make_offer
-from tests.services import Service
+from tests.services import Service, run_service
 
 T = TypeVar("T")
 
@@ -84,8 +85,8 @@ def test_duplicate_and_late_events_count_once_and_in_their_window(service: Servi
 
 
 def test_cross_channel_memory_and_history(service: Service) -> None:
-    """What the customer did on the web is known when they call; page views stay out of the
-    history, the complaint is in it."""
+    """What the customer did on the web is known when they call, and the history holds every
+    event, newest first (the contract's history: decisions, outcomes and events)."""
     now = datetime.now(UTC)
     for n in range(3):
         _event(service, type="page_view", name="roaming", id=f"pv{n}",
@@ -96,8 +97,27 @@ def test_cross_channel_memory_and_history(service: Service) -> None:
     assert f["last_channel"] == "call_center" and f["open_complaint"] is True
     assert f["complaint_last_name"] == "billing" and f["last_event_type"] == "complaint"
     history = service.client.get("/v1/customers/C1/history").json()["items"]
-    assert [(h["type"], h["event_type"]) for h in history] == [("event", "complaint")]
-    assert history[0]["name"] == "billing"
+    assert [(h["type"], h["event_type"]) for h in history] == [("event", "complaint")] + [
+        ("event", "page_view")
+    ] * 3
+    assert history[0]["name"] == "billing" and history[1]["name"] == "roaming"
+
+
+def test_event_types_can_be_kept_out_of_the_history(
+    redis_url: str, database_url: str, tmp_path: Path
+) -> None:
+    """``NBO_EVENTS_HISTORY_SKIP`` keeps a busy site's page views out of the history an agent
+    reads; they still count in the aggregates."""
+    with run_service(
+        redis_url, database_url, tmp_path / "data", events_history_skip=["page_view"]
+    ) as service:
+        for n in range(3):
+            _event(service, type="page_view", name="roaming", id=f"pv{n}")
+        _event(service, type="complaint", name="billing")
+        f = _features(service, "C1", datetime.now(UTC) + timedelta(seconds=5))
+        assert f["page_view_count_1h"] == 3
+        history = service.client.get("/v1/customers/C1/history").json()["items"]
+        assert [(h["type"], h["event_type"]) for h in history] == [("event", "complaint")]
 
 
 def _outbound_setup(service: Service, *, consent: bool = True) -> None:
