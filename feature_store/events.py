@@ -211,9 +211,7 @@ class RedisEvents:
         count in the aggregates.
     """
 
-    def __init__(
-        self, client: Any, keys: Keys, *, history_skip: Iterable[str] = ()
-    ) -> None:
+    def __init__(self, client: Any, keys: Keys, *, history_skip: Iterable[str] = ()) -> None:
         self.history_skip = frozenset(history_skip)
         self._redis = client
         self._keys = keys
