@@ -138,11 +138,6 @@ class BanditModel:
         Outcomes after which old evidence counts half (``None``: never forget).
     scale_numeric
         Divide each numeric token by its running RMS, so it has a one-hot token's unit scale.
-    change_threshold
-        Per cross (context token x offer token), a CUSUM of its outcomes' log-likelihood ratio
-        for a shift of the logit by one (up, and down) against the model's prediction; when one
-        passes this many nats, the evidence of its context token's crosses is dropped (back to
-        the prior). ``None``: no test.
     seed
         Kept for a uniform API; the model itself is deterministic.
 
@@ -170,7 +165,6 @@ class BanditModel:
         own_prior_variance: float = 0.1,
         half_life: float | None = 20000.0,
         scale_numeric: bool = False,
-        change_threshold: float | None = None,
         seed: int = 0,
     ) -> None:
         self.learning_rate = learning_rate
@@ -183,7 +177,6 @@ class BanditModel:
         self.own_prior_variance = own_prior_variance
         self.half_life = half_life
         self.scale_numeric = scale_numeric
-        self.change_threshold = change_threshold
         self.seed = seed
         self._intercept = _logit(prior_rate)
         self._rows: dict[str, int] = {BIAS: 0}
@@ -194,10 +187,6 @@ class BanditModel:
         """Per row: a numeric token (scaled by its RMS)."""
         self._sq_sum = np.zeros(64)
         self._sq_n = np.zeros(64)
-        self._cusum = np.zeros((2, 64, 16))
-        """Per cross: the CUSUMs of the log-likelihood ratio for the logit one higher, lower."""
-        self.changes = 0
-        """Tokens whose evidence the change test has dropped so far."""
         self._offer_tokens = OfferTokenCache()
         self._n_learned = 0
         self._own_ids: dict[str, int] = {}
@@ -267,9 +256,6 @@ class BanditModel:
             "_numeric": np.zeros(rows, dtype=bool),
             "_sq_sum": np.zeros(rows),
             "_sq_n": np.zeros(rows),
-            "change_threshold": None,
-            "_cusum": np.zeros((2, *state["_w"].shape)),
-            "changes": 0,
         }
         state = {k: v for k, v in state.items() if k not in self._CACHES}
         self.__dict__.update(defaults | state)
@@ -393,9 +379,6 @@ class BanditModel:
             new = np.zeros(shape)
             new[: old.shape[0], : old.shape[1]] = old
             setattr(self, name, new)
-        cusum = np.zeros((2, *shape))
-        cusum[:, :r, :c] = self._cusum
-        self._cusum = cusum
         for name in ("_numeric", "_sq_sum", "_sq_n"):
             old = getattr(self, name)
             new = np.zeros(shape[0], dtype=old.dtype)
@@ -605,9 +588,6 @@ class BanditModel:
         inv_prior = 1.0 / self.prior_variance
         max_precision = 1.0 / self.min_variance
         precondition = self.precondition
-        threshold = self.change_threshold
-        cusum = self._cusum.reshape(2, -1)
-        width_w = self._w.shape[1]
         for t in range(n):
             lo, hi = blocks[t], blocks[t + 1]
             flat = flat_all[lo:hi]
@@ -660,50 +640,12 @@ class BanditModel:
                 np.multiply(u, h * damp, out=g[:dims])
                 g[dims] = lr * (1.0 - share) * gradient * damp
                 own -= np.multiply.outer(g, u)
-            if threshold is not None:
-                self._test_change(flat, p, float(bool(ys[t])), w, threshold, cusum, e_flat, width_w)
             if self.half_life:
                 self._since_decay += 1
                 if self._since_decay >= _DECAY_EVERY:
                     self._forget(self._since_decay)
                     self._since_decay = 0
         self._n_learned += n
-
-    def _test_change(
-        self,
-        flat: IntArray,
-        p: float,
-        y: float,
-        w: float,
-        threshold: float,
-        cusum: FloatArray,
-        e_flat: FloatArray,
-        width: int,
-    ) -> None:
-        """The change test of the outcome's crosses (see ``change_threshold``).
-
-        Means are not decayed, and after 20,000 outcomes the evidence of most crosses is so
-        large that an error moves the long-known crosses very little: a token whose outcomes keep
-        contradicting the model (a segment's taste changed) would be relearned through whatever
-        crosses are least known, not its own. A CUSUM of the log-likelihood ratio of "the logit is
-        one higher (lower) than predicted" is the sequential test for that, per cross (a taste
-        can turn up for one category and down for another: a test per context token would let
-        them cancel); when one passes the threshold, its context token's crosses go back to the
-        prior variance, so they take the error again and Thompson sampling explores them.
-        """
-        up = w * (y - math.log1p(p * (math.e - 1.0)))
-        down = w * (-y - math.log1p(p * (1.0 / math.e - 1.0)))
-        c = cusum[:, flat]
-        c[0] += up
-        c[1] += down
-        np.maximum(c, 0.0, out=c)
-        alarm = (c > threshold).any(axis=0)
-        if alarm.any():
-            c[:, alarm] = 0.0
-            for r in set((flat[alarm] // width).tolist()):
-                e_flat[r * width : (r + 1) * width] = 0.0
-                self.changes += 1
-        cusum[:, flat] = c
 
     def _forget(self, outcomes: int) -> None:
         """Discount the evidence of ``outcomes`` outcomes ago (see the module docstring)."""
@@ -767,7 +709,6 @@ class BanditModel:
             own_prior_variance=self.own_prior_variance,
             half_life=self.half_life,
             scale_numeric=self.scale_numeric,
-            change_threshold=self.change_threshold,
             seed=self.seed,
         )
 
