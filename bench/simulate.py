@@ -49,7 +49,9 @@ Other worlds: ``--offers``, ``--segments``, ``--customers``, ``--base-rate``, ``
 ``--offers 80 --segments 10 --customers 8000 --base-rate 0.03 --drift-segments 3 --drift-rise 1.2
 --drift-drop 0.8``. ``--aggregates``: in-process contexts also carry the all-zero real-time
 aggregates that the service adds to every context (as service mode sees them).
-``--model-kw name=value,...``: more keyword arguments of nbo's ``BanditModel``.
+``--model-kw name=value,...``: more keyword arguments of nbo's ``BanditModel``. ``--sampling
+joint``: nbo's Thompson sampling draws the offers' logits jointly (``Snapshot.score_joint``), not
+each from its own marginal as the service does.
 
 Two modes::
 

@@ -19,8 +19,8 @@ scramble offers whose difference is known. Measured on ``bench/simulate.py --sam
 / 0.719, its drifted segments' first 2,000 decisions 0.497 -> 0.652 (mean); the sparser world
 (``--offers 80 --segments 10 --customers 8000 --base-rate 0.03 --drift-segments 3``) 0.601 /
 0.531 / 0.532 -> 0.586 / 0.530 / 0.496, the new offer's share of its segment in its first 3,000
-decisions 0.36 -> 0.19. Joint draws explore less (the max of many independent draws of a
-shared term is what explored "by accident"), which the sparser world needs: the funnel still
+decisions 0.36 -> 0.19. Joint draws explore less (presumably the max of many independent draws
+of a shared term explored "by accident"), which the sparser world seems to need: the funnel still
 draws each offer's marginal independently.
 """
 
