@@ -49,7 +49,9 @@ Other worlds: ``--offers``, ``--segments``, ``--customers``, ``--base-rate``, ``
 ``--offers 80 --segments 10 --customers 8000 --base-rate 0.03 --drift-segments 3 --drift-rise 1.2
 --drift-drop 0.8``. ``--aggregates``: in-process contexts also carry the all-zero real-time
 aggregates that the service adds to every context (as service mode sees them).
-``--model-kw name=value,...``: more keyword arguments of nbo's ``BanditModel``.
+``--model-kw name=value,...``: more keyword arguments of nbo's ``BanditModel``. ``--sampling
+joint``: nbo's Thompson sampling draws the offers' logits jointly (``Snapshot.score_joint``), not
+each from its own marginal as the service does.
 
 Two modes::
 
@@ -244,10 +246,14 @@ class Pending:
 class LearnerArm:
     """A policy on a learner, served from exported snapshots, learning delayed outcomes."""
 
-    def __init__(self, model: Any, policy: Policy, snapshot_every: int) -> None:
+    def __init__(
+        self, model: Any, policy: Policy, snapshot_every: int, *, joint: bool = False
+    ) -> None:
         self.model = model
         self.policy = policy
         self.snapshot_every = snapshot_every
+        self.joint = joint
+        """Pass the policy the factor of the offers' joint posterior (Snapshot.score_joint)."""
         self.version = 0
         self.snapshot: Snapshot = model.export(version=0)
         self.offers: list[dict[str, Any]] = []
@@ -277,9 +283,13 @@ class LearnerArm:
         om = self._by_channel.get(ctx.channel)
         if om is None:
             om = self._by_channel[ctx.channel] = self._matrix.take(truth.eligible)
-        mean, var = self.snapshot.score(context, om)
+        factor = None
+        if self.joint:
+            mean, var, factor = self.snapshot.score_joint(context, om)
+        else:
+            mean, var = self.snapshot.score(context, om)
         weights = np.maximum(truth.values[truth.eligible], 0.01)
-        choice = self.policy.choose(mean, var, weights, limit=1)
+        choice = self.policy.choose(mean, var, weights, limit=1, factor=factor)
         greedy = Snapshot.calibrated(mean, var) * weights
         self.last_greedy = int(truth.eligible[int(np.argmax(greedy))])
         return int(truth.eligible[choice.picks[0].index])
@@ -366,6 +376,7 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
             ),
             ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
             args.snapshot_every,
+            joint=args.sampling == "joint",
         )
     base_model: Any = (
         RiverCrossModel()
@@ -1098,6 +1109,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--aggregates",
         action="store_true",
         help="in-process: contexts carry the (all-zero) real-time aggregates the service adds",
+    )
+    p.add_argument(
+        "--sampling",
+        choices=("joint", "independent"),
+        default="independent",
+        help="in-process: nbo's Thompson draws from the offers' joint posterior (what they share "
+        "moves them together) or from each offer's own marginal",
     )
     p.add_argument("--epsilon", type=float, default=0.1, help="the baseline's epsilon")
     p.add_argument("--baseline", choices=("bandit", "river"), default="bandit")

@@ -54,6 +54,9 @@ class OfferMatrix:
     """1.0 for an offer without an own model, else 0.0."""
     some_own: bool = field(init=False, repr=False, compare=False)
     some_new: bool = field(init=False, repr=False, compare=False)
+    shared: npt.NDArray[np.intp] = field(init=False, repr=False, compare=False)
+    """The columns (offer tokens) that two or more of these offers have: the offer bias, the
+    attributes. The others (an offer's own id) concern one offer each."""
 
     def __post_init__(self) -> None:
         values_sq = self.values * self.values
@@ -66,6 +69,7 @@ class OfferMatrix:
         set_(self, "new", (~learned).astype(np.float64))
         set_(self, "some_own", bool(learned.any()))
         set_(self, "some_new", not bool(learned.all()))
+        set_(self, "shared", np.flatnonzero((self.values != 0.0).sum(axis=0) >= 2))
 
     def __len__(self) -> int:
         return len(self.offer_ids)
@@ -182,6 +186,32 @@ class Snapshot:
         self, context: Mapping[str, Any], offers: OfferMatrix
     ) -> tuple[FloatArray, FloatArray]:
         """Mean and variance of the acceptance logit of each offer for this context."""
+        mean, var, _ = self._moments(context, offers)
+        return mean, var
+
+    def score_joint(
+        self, context: Mapping[str, Any], offers: OfferMatrix
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """:meth:`score`, and a factor ``F`` of how the offers' logits vary *together*.
+
+        Offers share crosses (every one has the offer bias, several the same category), so
+        their logits are not independent: their covariance is ``F F' + diag(var - rowsum(F**2))``
+        with ``F = values[:, shared] * sqrt(s[shared])`` (one column per offer token that two
+        or more offers have; ``s`` the crosses' variances summed over the context). What only
+        one offer has (its id, its own part) stays in the independent rest. Thompson sampling
+        draws from this joint posterior (:class:`~models.ThompsonPolicy`): a term every offer
+        shares then moves them all together and does not scramble their order at random.
+        """
+        mean, var, s = self._moments(context, offers)
+        shared = offers.shared
+        factor: FloatArray = offers.values[:, shared] * np.sqrt(s[shared])
+        return mean, var, factor
+
+    def _moments(
+        self, context: Mapping[str, Any], offers: OfferMatrix
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Mean and variance of each offer's logit, and ``s``: per column (offer token), the
+        variance of its crosses with this context, ``sum_i x_i^2 V_ij``."""
         rows: list[int] = []
         xs: list[float] = []
         unknown_sq = 0.0
@@ -211,7 +241,7 @@ class Snapshot:
         )
         if self.own_dims > 0 and len(offers.own):
             self._score_own(at, x, offers, mean, var)
-        return mean, var
+        return mean, var, s
 
     def _score_own(
         self,

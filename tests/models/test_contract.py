@@ -191,3 +191,21 @@ def test_without_exploration_the_expected_best_is_shown_with_certainty(
         picks = policy.choose(mean, var, weights, limit=2, explore=False).picks
         assert [p.index for p in picks] == [1, 2]
         assert all(p.probability == 1.0 and not p.explored for p in picks)
+
+
+def test_thompson_samples_what_offers_share_together() -> None:
+    """A shared term (say, the customer's general responsiveness) however uncertain does not
+    scramble offers whose difference is well known, when the policy gets the joint factor."""
+    mean = np.array([-1.0, -2.0])
+    factor = np.array([[3.0], [3.0]])  # both carry the same uncertain term, variance 9
+    var = np.array([9.05, 9.05])
+    joint, alone = ThompsonPolicy(seed=3, floor=0.0), ThompsonPolicy(seed=3, floor=0.0)
+    joint_best = np.mean(
+        [joint.choose(mean, var, factor=factor).picks[0].index == 0 for _ in range(1000)]
+    )
+    alone_best = np.mean([alone.choose(mean, var).picks[0].index == 0 for _ in range(1000)])
+    assert joint_best > 0.95
+    assert alone_best < 0.75
+    # the logged probability is the joint one
+    probs = joint.probabilities(mean, var, factor=factor)
+    assert probs[0] > 0.95

@@ -147,3 +147,33 @@ def test_scoring_all_then_picking_equals_scoring_the_picked() -> None:
     sub_mean, sub_var = snapshot.score(context, offers.take(picked))
     np.testing.assert_allclose(mean[picked], sub_mean, rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(var[picked], sub_var, rtol=1e-12, atol=1e-15)
+
+
+def test_joint_factor_is_what_the_offers_share() -> None:
+    """``score_joint``'s factor carries exactly the covariance between offers' logits (the
+    crosses with tokens two offers have), and never more variance than an offer has."""
+    rng = np.random.default_rng(13)
+    snapshot = _snapshot(rng, n_own=6, dims=8)
+    examples = [{"id": f"o{i}", "category": ["tv", "data"][i % 2]} for i in range(6)]
+    examples.append({"id": "new", "category": "radio"})  # unknown category: private
+    offers = snapshot.encode_offers(examples)
+    context = _context(rng)
+    mean, var, factor = snapshot.score_joint(context, offers)
+    want_mean, want_var = snapshot.score(context, offers)
+    np.testing.assert_array_equal(mean, want_mean)
+    np.testing.assert_array_equal(var, want_var)
+    # the reference covariance of the known crosses: sum_rc x_r^2 V_rc a_oc a_o'c, a token met
+    # twice counted twice (as score counts its variance)
+    tokens = encode(context)
+    known = [(snapshot.row_index[t], v) for t, v in tokens if t in snapshot.row_index]
+    known = [(r, v * float(snapshot.row_scale[r])) for r, v in known]
+    unknown_sq = sum(v * v for t, v in tokens if t not in snapshot.row_index)
+    norm_sq = sum(v * v for _, v in known) + unknown_sq
+    s = sum(v * v / norm_sq * snapshot.variances[r] for r, v in known)
+    cov = (offers.values * s) @ offers.values.T
+    off = ~np.eye(len(offers), dtype=bool)
+    np.testing.assert_allclose((factor @ factor.T)[off], cov[off], rtol=1e-12, atol=1e-15)
+    assert cov[off].max() > 0.01  # offers of one category do co-vary
+    assert (np.einsum("ij,ij->i", factor, factor) <= var).all()
+    # the ids are private: only the bias and the two known categories are shared
+    assert factor.shape[1] == 3
