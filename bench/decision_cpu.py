@@ -238,6 +238,8 @@ async def main() -> None:
             fixed = await decider.decide(DecisionRequest("C000001", "web", "visit"))
 
             class FixedDecider:
+                catalogue = decider.catalogue  # the route labels metrics by catalogue channel
+
                 async def decide(self, _request: DecisionRequest) -> Any:
                     return fixed
 

@@ -171,8 +171,9 @@ class Pool:
 class Load:
     """Decisions with their outcomes, from the demo's customers and hidden truth."""
 
-    def __init__(self, client: Pool, seed: int) -> None:
+    def __init__(self, client: Pool, seed: int, *, outcomes: bool = True) -> None:
         self.client = client
+        self.outcomes = outcomes
         self.rng = random.Random(seed)
         self.customers = demo_customers(DEMO_CUSTOMERS)
         self.offers = {o["offer_id"]: o for o in demo_offers()}
@@ -210,6 +211,8 @@ class Load:
         if answer.get("degraded"):
             self.counts.degraded += 1
             return  # unlogged: no outcome can be joined to it
+        if not self.outcomes:
+            return
         for shown in answer["offers"]:
             p = demo_acceptance_probability(
                 customer["features"], self.offers[shown["offer_id"]], channel
@@ -272,7 +275,7 @@ def served_decisions(base_url: str) -> int:
 async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r: Any) -> bool:
     client = Pool(base_url, admin, args.in_flight)
     try:
-        load = Load(client, args.seed)
+        load = Load(client, args.seed, outcomes=args.outcomes)
         if args.rate:
             rate = args.rate
             print(f"rate: {rate:.0f} decisions/s (given)")
@@ -408,6 +411,13 @@ def main() -> int:
     parser.add_argument("--sample-s", type=float, default=30.0)
     parser.add_argument("--rate", type=float, default=None, help="decisions/s (default: half max)")
     parser.add_argument("--in-flight", type=int, default=16)
+    parser.add_argument(
+        "--outcomes",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="post an outcome for every offer shown (--no-outcomes: decisions only, to tell "
+        "the decision path's memory from the learner's)",
+    )
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
