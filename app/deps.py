@@ -37,6 +37,7 @@ __all__ = [
     "SqlCatalogueDep",
     "authenticate",
     "caller_role",
+    "put_responses",
     "require_role",
 ]
 
@@ -165,3 +166,8 @@ def caller_role(*roles: str) -> Callable[[Request], Coroutine[Any, Any, str]]:
         return _admit(identity, roles)
 
     return check
+
+
+def put_responses(model: type) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answers of a PUT that creates (201, with the resource) or replaces (200)."""
+    return {200: {"description": "replaced"}, 201: {"model": model, "description": "created"}}

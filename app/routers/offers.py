@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
-from ..deps import RuntimeDep, SqlCatalogueDep, require_role
+from ..deps import RuntimeDep, SqlCatalogueDep, put_responses, require_role
 from ..schemas import OfferBody, OfferView
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
@@ -22,10 +22,7 @@ Reader = Depends(require_role("marketer", "analyst"))
     "/{offer_id}",
     response_model=OfferView,
     dependencies=[Marketer],
-    responses={
-        200: {"description": "replaced"},
-        201: {"model": OfferView, "description": "created"},
-    },
+    responses=put_responses(OfferView),
 )
 async def put_offer(
     offer_id: OfferId,

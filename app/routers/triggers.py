@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Path, Response
 
 from decisioning import InvalidInput, OfferNotFound, SqlCatalogue, SqlTriggers
 
-from ..deps import RuntimeDep, require_role
+from ..deps import RuntimeDep, put_responses, require_role
 from ..moments import moments_of
 from ..runtime import Runtime
 from ..schemas import TriggerBody, TriggerView
@@ -43,10 +43,7 @@ def _check_offers(catalogue: SqlCatalogue, body: TriggerBody) -> None:
     "/{trigger_id}",
     response_model=TriggerView,
     dependencies=[Marketer],
-    responses={
-        200: {"description": "replaced"},
-        201: {"model": TriggerView, "description": "created"},
-    },
+    responses=put_responses(TriggerView),
 )
 async def put_trigger(
     trigger_id: TriggerId, body: TriggerBody, runtime: RuntimeDep, response: Response
