@@ -109,19 +109,22 @@ def growth_per_decision(
     return growth
 
 
-def start_server(
+def service_env(
     redis_url: str, database_url: str | None, data: Path, prefix: str, admin: str
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = os.environ | {
+) -> dict[str, str]:
+    return os.environ | {
         "REDIS_URL": redis_url,
         "DATABASE_URL": database_url or f"sqlite:///{data / 'nbo.db'}",
         "NBO_DATA_DIR": str(data),
         "NBO_ADMIN_KEY": admin,
         "NBO_KEY_PREFIX": prefix,
     }
+
+
+def start_server(env: dict[str, str], *, learner: bool) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
     cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--demo"]
-    cmd += ["--log-level", "warning"]
+    cmd += ["--log-level", "warning"] + ([] if learner else ["--no-learner"])
     process = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -135,6 +138,12 @@ def start_server(
         time.sleep(0.2)
     process.terminate()
     raise RuntimeError("nbo serve did not start")
+
+
+def start_learner(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """``nbo learner`` in its own process, so its memory is measured apart from the API's."""
+    cmd = [sys.executable, "-m", "app.cli", "learner", "--consumer", "soak-learner"]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)
 
 
 class Pool:
@@ -272,7 +281,9 @@ def served_decisions(base_url: str) -> int:
     )
 
 
-async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r: Any) -> bool:
+async def soak(
+    args: argparse.Namespace, base_url: str, admin: str, pids: dict[str, int], r: Any
+) -> bool:
     client = Pool(base_url, admin, args.in_flight)
     try:
         load = Load(client, args.seed, outcomes=args.outcomes)
@@ -288,6 +299,7 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
         print(
             f"{'t (s)':>6} {'decisions':>10} {'outcomes':>9} {'rate/s':>7} {'p50 ms':>7} "
             f"{'p99 ms':>7} {'RSS MB':>7} {'redis MB':>9} {'learned':>8} {'errors':>6}"
+            + "".join(f" {name + ' MB':>12}" for name in pids if len(pids) > 1)
         )
         slots = asyncio.Semaphore(args.in_flight)
         tasks: set[asyncio.Task[None]] = set()
@@ -303,6 +315,7 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
         next_sample = started + args.sample_s
         last_decisions, last_time = 0, started
         rss_series: list[tuple[float, float]] = []
+        parts_series: dict[str, list[tuple[float, float]]] = {name: [] for name in pids}
         redis_series: list[tuple[float, float]] = []
         decisions_series: list[int] = []
         n = 0
@@ -337,17 +350,21 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
                     if len(window) >= 100
                     else float("nan")
                 )
-                rss = rss_mb(pid)
+                parts = {name: rss_mb(pid) for name, pid in pids.items()}
+                rss = sum(parts.values())
                 used = int(r.info("memory")["used_memory"]) / 2**20
                 t = now - started
                 rss_series.append((t, rss))
+                for name, value in parts.items():
+                    parts_series[name].append((t, value))
                 redis_series.append((t, used))
                 decisions_series.append(c.decisions)
                 learned = learning(base_url, admin)["outcomes_learned"]
                 print(
                     f"{t:6.0f} {c.decisions:10d} {c.outcomes:9d} "
                     f"{(c.decisions - last_decisions) / (now - last_time):7.0f} {p50:7.2f} "
-                    f"{p99:7.2f} {rss:7.1f} {used:9.1f} {learned:8d} {sum(c.errors.values()):6d}",
+                    f"{p99:7.2f} {rss:7.1f} {used:9.1f} {learned:8d} {sum(c.errors.values()):6d}"
+                    + "".join(f" {v:12.1f}" for v in parts.values() if len(parts) > 1),
                     flush=True,
                 )
                 last_decisions, last_time = c.decisions, now
@@ -389,7 +406,8 @@ async def soak(args: argparse.Namespace, base_url: str, admin: str, pid: int, r:
                 f"  {name:<18} first {first:.1f} MB, middle {half:.1f} MB, last {last:.1f} MB "
                 f"(second half {last - half:+.1f} MB)"
             )
-    for name, series in (("service RSS", rss_series), ("Redis", redis_series)):
+    separate = [(f"{name} RSS", series) for name, series in parts_series.items() if len(pids) > 1]
+    for name, series in [("service RSS", rss_series), *separate, ("Redis", redis_series)]:
         growth = growth_per_decision(series, decisions_series, parts=4)
         if growth:
             quarters = ", ".join(f"{b:+.0f}" for b in growth)
@@ -418,6 +436,11 @@ def main() -> int:
         help="post an outcome for every offer shown (--no-outcomes: decisions only, to tell "
         "the decision path's memory from the learner's)",
     )
+    parser.add_argument(
+        "--separate-learner",
+        action="store_true",
+        help="nbo serve --no-learner and one nbo learner process, each one's RSS shown apart",
+    )
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL"))
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
@@ -433,14 +456,21 @@ def main() -> int:
         prefix = f"soak{uuid.uuid4().hex[:6]}"
         admin = f"soak-{uuid.uuid4().hex}"
         r = redis.Redis.from_url(redis_url)
-        process, base_url = start_server(redis_url, args.database_url, Path(folder), prefix, admin)
+        env = service_env(redis_url, args.database_url, Path(folder), prefix, admin)
+        process, base_url = start_server(env, learner=not args.separate_learner)
+        pids = {"serve": process.pid}
+        learner = start_learner(env) if args.separate_learner else None
+        if learner is not None:
+            pids["learner"] = learner.pid
         where = "bundled" if bundled else "shared: used_memory includes other data"
         print(f"nbo serve pid {process.pid} on {base_url}; Redis {redis_url} ({where})")
         try:
-            ok = asyncio.run(soak(args, base_url, admin, process.pid, r))
+            ok = asyncio.run(soak(args, base_url, admin, pids, r))
         finally:
-            process.terminate()
-            process.wait(timeout=60)
+            for running in (process, learner):
+                if running is not None:
+                    running.terminate()
+                    running.wait(timeout=60)
             if bundled is None:
                 for key in r.scan_iter(match=f"{prefix}:*", count=1000):
                     r.delete(key)
