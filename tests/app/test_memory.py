@@ -46,3 +46,24 @@ def test_trimming_hands_freed_heap_pages_back_to_the_system() -> None:
     before, after, trimmed = done.stdout.split()
     assert trimmed == "True"
     assert int(before) - int(after) >= 50  # MB: ~100 MB of 1 kB blocks were freed
+
+
+REPEATED = """
+import subprocess
+from app.memory import trim_free_memory
+trim_free_memory()
+spawned = []
+real = subprocess.Popen.__init__
+def counting(self, *args, **kwargs):
+    spawned.append(args)
+    real(self, *args, **kwargs)
+subprocess.Popen.__init__ = counting
+print(all(trim_free_memory() for _ in range(20)), len(spawned))
+"""
+
+
+def test_trimming_again_and_again_starts_no_process() -> None:
+    """A trim runs every 30 s for the life of the service; looking glibc up each time (with
+    ``ctypes.util.find_library``, which runs ``ldconfig``) grew the trimming thread's heap."""
+    done = subprocess.run([sys.executable, "-c", REPEATED], capture_output=True, text=True)
+    assert done.stdout.split() == ["True", "0"], done.stderr
