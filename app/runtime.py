@@ -78,6 +78,9 @@ class Runtime:
     learner: LearnerLoop | None = None
     _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
+    answers: dict[tuple[Any, ...], tuple[float, Any]] = field(default_factory=dict)
+    """Costly read-only answers cached for a while by the routes that compute them (the
+    off-policy estimate), keyed by what they depend on."""
 
     @classmethod
     async def open(cls, settings: Settings, *, run_migrations: bool = True) -> Runtime:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -233,6 +233,27 @@ class SqlArchive:
             rows = [dict(r._mapping) for r in conn.execute(query)]
         rows.reverse()
         return rows
+
+    def control_rows(
+        self, where: InteractionFilter, *, limit: int, batch: int = 1000
+    ) -> Iterator[dict[str, Any]]:
+        """The newest ``limit`` archived control-group interactions matching ``where``, newest
+        first, streamed ``batch`` rows at a time with only what an off-policy estimate reads.
+
+        Streamed, not listed: the estimate runs on every look at the learning page, over up to
+        tens of thousands of rows, and a list of whole rows (features included) cost the worker
+        thread about 3 kB per row of heap that glibc kept (bench/soak.py's RSS rose with the
+        archive).
+        """
+        i = interactions
+        columns = (i.c.decision_id, i.c.offer_id, i.c.outcome, i.c.source, i.c.control_group,
+                   i.c.candidates, i.c.context)  # fmt: skip
+        query = select(*columns).where(*where.clauses(), i.c.control_group.is_(True))
+        query = query.order_by(i.c.stream_ms.desc(), i.c.stream_seq.desc(), i.c.shard.desc())
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch).execute(query.limit(limit))
+            for row in result:
+                yield dict(row._mapping)
 
     def interactions_for(self, customer_id: str) -> list[dict[str, Any]]:
         return self.interactions(InteractionFilter(customer_id=customer_id))

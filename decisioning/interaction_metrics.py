@@ -23,7 +23,7 @@ model which candidate it would pick gives an unbiased IPS / SNIPS estimate (:mod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -183,6 +183,15 @@ def _timeline(decisions: Any) -> list[dict[str, Any]]:
     ]
 
 
+@dataclass(slots=True)
+class _ControlDecision:
+    pick: str | None
+    candidates: int
+    shown: int = 0
+    hit: bool = False
+    accepted: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class OffPolicyEstimate:
     """The current policy's acceptance rate, estimated on logged control-group decisions."""
@@ -196,7 +205,7 @@ class OffPolicyEstimate:
 
 
 def off_policy_estimate(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Iterable[Mapping[str, Any]],
     choose: Callable[[Mapping[str, Any], Sequence[str]], str | None],
     *,
     model_version: int,
@@ -207,23 +216,29 @@ def off_policy_estimate(
     A control decision showed ``k`` of its ``n`` logged candidates uniformly at random, so each
     candidate was shown with probability ``k / n``. The reward is the acceptance of the offer
     ``choose`` picks, when it was shown; decisions where it was not carry weight zero.
+
+    One pass in constant memory per decision: the policy's pick is made on a decision's first
+    row (all its rows share context and candidates), so ``rows`` can be a stream.
     """
-    by_decision: dict[str, list[Mapping[str, Any]]] = {}
+    by_decision: dict[str, _ControlDecision] = {}
     for r in rows:
-        if r["control_group"] and r.get("candidates") and r["source"] in COUNTED_SOURCES:
-            by_decision.setdefault(r["decision_id"], []).append(r)
+        if not (r["control_group"] and r.get("candidates")) or r["source"] not in COUNTED_SOURCES:
+            continue
+        decision = by_decision.get(r["decision_id"])
+        if decision is None:
+            candidates = list(r["candidates"])
+            decision = _ControlDecision(choose(r["context"], candidates), len(candidates))
+            by_decision[r["decision_id"]] = decision
+        decision.shown += 1
+        if r["offer_id"] == decision.pick:
+            decision.hit = True
+            decision.accepted = r["outcome"] == "accepted"
     if not by_decision:
         return None
-    rewards: list[float] = []
-    target: list[float] = []
-    logging: list[float] = []
-    for shown in by_decision.values():
-        candidates = list(shown[0]["candidates"])
-        pick = choose(shown[0]["context"], candidates)
-        hit = next((r for r in shown if r["offer_id"] == pick), None)
-        rewards.append(1.0 if hit is not None and hit["outcome"] == "accepted" else 0.0)
-        target.append(1.0 if hit is not None else 0.0)
-        logging.append(min(1.0, len(shown) / len(candidates)))
+    decisions = by_decision.values()
+    rewards = [1.0 if d.accepted else 0.0 for d in decisions]
+    target = [1.0 if d.hit else 0.0 for d in decisions]
+    logging = [min(1.0, d.shown / d.candidates) for d in decisions]
     return OffPolicyEstimate(
         ips=ips(rewards, target, logging, n_boot=n_boot),
         snips=snips(rewards, target, logging, n_boot=n_boot),

@@ -45,8 +45,6 @@ OFF_POLICY_ROWS = 20_000
 """The newest control-group rows the off-policy estimate re-scores."""
 OFF_POLICY_TTL_S = 30.0
 
-_off_policy_cache: dict[tuple[Any, ...], tuple[float, OffPolicy | None]] = {}
-
 
 def _rate(accepted: int, n: int) -> float | None:
     return accepted / n if n else None
@@ -86,12 +84,20 @@ def to_ms(moment: datetime | None) -> int | None:
 
 
 async def _off_policy(runtime: Runtime, where: InteractionFilter) -> OffPolicy | None:
-    """IPS / SNIPS of the served model on archived control decisions (cached 30 s per version)."""
-    version = runtime.model.snapshot.version
-    key = (version, runtime.catalogue.version, where)
-    cached = _off_policy_cache.get(key)
+    """IPS / SNIPS of the served model on archived control decisions, cached 30 s per filter.
+
+    Per filter and catalogue, not per model version: a learning model has a new version every
+    second, so a cache keyed by it never hit, and every look at the dashboard (it polls every
+    4 s) scored up to 20,000 archived decisions again. The answer names the version it scored.
+    An empty answer is not cached: the first control decisions show up at once.
+    """
+    key = ("off_policy", runtime.catalogue.version, where)
+    cache = runtime.answers
+    cached = cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < OFF_POLICY_TTL_S:
-        return cached[1]
+        answer: OffPolicy = cached[1]
+        return answer
+    version = runtime.model.snapshot.version
     control = InteractionFilter(
         channel=where.channel,
         offer_id=None,  # the policy picks among all candidates: filtering rows would bias it
@@ -102,7 +108,7 @@ async def _off_policy(runtime: Runtime, where: InteractionFilter) -> OffPolicy |
     choose = runtime.decider.greedy_chooser()
 
     def estimate() -> OffPolicy | None:
-        rows = runtime.archive.interactions(control, limit=OFF_POLICY_ROWS)
+        rows = runtime.archive.control_rows(control, limit=OFF_POLICY_ROWS)
         found = off_policy_estimate(rows, choose, model_version=version)
         if found is None:
             return None
@@ -115,9 +121,10 @@ async def _off_policy(runtime: Runtime, where: InteractionFilter) -> OffPolicy |
         )
 
     result = await asyncio.to_thread(estimate)
-    if len(_off_policy_cache) > 64:
-        _off_policy_cache.clear()
-    _off_policy_cache[key] = (time.monotonic(), result)
+    if result is not None:
+        if len(cache) > 64:
+            cache.clear()
+        cache[key] = (time.monotonic(), result)
     return result
 
 

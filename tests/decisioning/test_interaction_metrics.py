@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from decisioning.interaction_metrics import exact_auc, summarise_interactions
+from decisioning.interaction_metrics import exact_auc, off_policy_estimate, summarise_interactions
 
 
 def _row(decision: int, offer: str, outcome: str, **extra: Any) -> dict[str, Any]:
@@ -68,3 +68,33 @@ def test_exact_auc_agrees_with_counting_pairs() -> None:
     pairs = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
     assert exact_auc(scores, labels) == pytest.approx(round(pairs / (len(pos) * len(neg)), 4))
     assert exact_auc([0.3], [True]) is None
+
+
+def test_off_policy_estimate_reads_a_stream_once_and_picks_once_per_decision() -> None:
+    """Control decisions showed 2 of 4 candidates; the policy always picks "A". Each decision's
+    rows come apart in the stream (outcomes arrive at different times)."""
+    candidates = ["A", "B", "C", "D"]
+    shown = {1: ("A", "B"), 2: ("B", "C"), 3: ("A", "D"), 4: ("C", "D")}
+    accepted = {(1, "A"), (2, "B"), (4, "C")}
+    rows = [
+        _row(d, offer, "accepted" if (d, offer) in accepted else "declined",
+             control_group=True, candidates=candidates, context={"n": d})
+        for position in (0, 1)
+        for d, offers in shown.items()
+        for offer in offers[position:position + 1]
+    ]  # fmt: skip
+    rows.append(_row(5, "A", "accepted", candidates=candidates, context={"n": 5}))  # not control
+    picks: list[int] = []
+
+    def choose(context: Any, offered: Any) -> str:
+        assert list(offered) == candidates
+        picks.append(context["n"])
+        return "A"
+
+    found = off_policy_estimate(iter(rows), choose, model_version=7, n_boot=50)
+    assert found is not None and found.model_version == 7
+    assert sorted(picks) == [1, 2, 3, 4]  # once per control decision
+    assert (found.control_decisions, found.matched) == (4, 2)  # A shown in decisions 1 and 3
+    # IPS: shown with probability 2/4; A accepted once (decision 1) -> 1 / 0.5 / 4 decisions
+    assert found.ips.value == pytest.approx(0.5)
+    assert found.snips.value == pytest.approx(0.5)  # 1 accepted of the 2 matched
