@@ -92,8 +92,11 @@ class DecisionRoute(APIRoute):
         # a valid body, the role check's answer is the first one either way
         request = Request(scope, replay)
         role = await channel_role(request)
-        response = await answer(request, body, role)
-        await response(scope, replay, send)
+        payload = await answer(request, body, role)
+        # what Response(payload, media_type="application/json") sends, without building one
+        headers = [(b"content-length", b"%d" % len(payload)), (b"content-type", _JSON)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
 
 
 async def decide(body: DecisionBody, request: Request, role: Annotated[str, Channel]) -> Response:
@@ -105,7 +108,7 @@ async def decide(body: DecisionBody, request: Request, role: Annotated[str, Chan
     ``response_model`` still documents it.
     """
     # served by DecisionRoute; FastAPI's handling runs it for what that route hands over
-    return await answer(request, body, role)
+    return Response(await answer(request, body, role), media_type="application/json")
 
 
 router.add_api_route(
@@ -118,8 +121,16 @@ router.add_api_route(
 )
 
 
-async def answer(request: Request, body: DecisionBody, role: str) -> Response:
-    """One decision, for both paths of the route (the endpoint's docstring says how)."""
+_JSON = b"application/json"
+
+_SECONDS: dict[str, Any] = {}
+_COUNTS: dict[tuple[str, str], Any] = {}
+"""The metrics' children by label (``labels()`` takes a lock and builds a key every call); as
+bounded as the labels: the catalogue's channels and ``other``."""
+
+
+async def answer(request: Request, body: DecisionBody, role: str) -> bytes:
+    """One decision's answer, for both paths of the route (the endpoint's docstring says how)."""
     if role == "web" and body.channel != "web":
         raise HTTPException(403, "a web key may only decide for the web channel")
     decider: Decider = request.app.state.runtime.decider
@@ -137,12 +148,16 @@ async def answer(request: Request, body: DecisionBody, role: str) -> Response:
     # a label per channel of the catalogue only: any name a client sends would grow the
     # metrics (and every worker's memory) without bound
     channel = body.channel if decider.catalogue.for_channel(body.channel) else "other"
-    DECISION_SECONDS.labels(channel).observe(time.perf_counter() - started)
+    seconds = _SECONDS.get(channel)
+    if seconds is None:
+        seconds = _SECONDS[channel] = DECISION_SECONDS.labels(channel)
+    seconds.observe(time.perf_counter() - started)
     mode = "degraded" if result.degraded else "control" if result.control_group else "model"
-    DECISIONS.labels(channel, mode).inc()
-    return Response(
-        orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
-    )
+    count = _COUNTS.get((channel, mode))
+    if count is None:
+        count = _COUNTS[channel, mode] = DECISIONS.labels(channel, mode)
+    count.inc()
+    return orjson.dumps(result, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 @router.post(
