@@ -108,6 +108,7 @@ class Runtime:
             keys,
             events_history_skip=settings.events_history_skip,
             decision_log_ttl_s=settings.decision_log_ttl_s,
+            lean=True,
         )
         catalogue = Catalogue(
             SqlCatalogue(engine),

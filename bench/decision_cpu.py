@@ -243,6 +243,9 @@ async def main() -> None:
                 async def decide(self, _request: DecisionRequest) -> Any:
                     return fixed
 
+                def prepare(self) -> None:  # the runtime's refresh loop calls it
+                    pass
+
             async def run_http(batch: list[bytes]) -> None:
                 runtime.decider = FixedDecider()
                 try:

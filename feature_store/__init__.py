@@ -31,6 +31,7 @@ from .scan import scan_features
 from .server import BundledRedis, start_bundled_redis
 from .snapshots import RedisModelStore
 from .streams import RedisOutcomeStream, StreamOutcome
+from .wire import Wire
 
 __all__ = [
     "ArchiveReader",
@@ -64,6 +65,7 @@ __all__ = [
     "StoreTimeout",
     "StoreUnavailable",
     "StreamOutcome",
+    "Wire",
     "connect",
     "scan_features",
     "start_bundled_redis",
@@ -81,6 +83,7 @@ class FeatureStore:
     models: RedisModelStore
     events: RedisEvents
     outbound: RedisOutbound
+    wire: Wire | None = None
 
     @classmethod
     def build(
@@ -90,15 +93,20 @@ class FeatureStore:
         *,
         events_history_skip: Iterable[str] = (),
         decision_log_ttl_s: int = 2 * 86400,
+        lean: bool = False,
     ) -> FeatureStore:
+        """``lean``: a decision's two scripts go over a :class:`Wire` (when the server allows
+        one) instead of redis-py; then :meth:`close` closes it too."""
+        wire = Wire.for_client(client) if lean else None
         return cls(
             client=client,
             keys=keys,
-            customers=RedisCustomers(client, keys),
-            decisions=RedisDecisionLog(client, keys, ttl_s=decision_log_ttl_s),
+            customers=RedisCustomers(client, keys, wire=wire),
+            decisions=RedisDecisionLog(client, keys, ttl_s=decision_log_ttl_s, wire=wire),
             models=RedisModelStore(client, keys),
             events=RedisEvents(client, keys, history_skip=events_history_skip),
             outbound=RedisOutbound(client, keys),
+            wire=wire,
         )
 
     def archive_reader(self, consumer: str = "archiver-0") -> ArchiveReader:
@@ -123,4 +131,6 @@ class FeatureStore:
             return False
 
     async def close(self) -> None:
+        if self.wire is not None:
+            await self.wire.close()
         await self.client.aclose()

@@ -12,6 +12,7 @@ import orjson
 from .client import is_cluster
 from .errors import map_redis_errors
 from .keys import Keys
+from .wire import Wire
 
 __all__ = ["CustomerRecord", "RedisCustomers"]
 
@@ -56,9 +57,11 @@ class CustomerRecord:
 class RedisCustomers:
     """Implements :class:`feature_store.base.CustomerFeatures` on Redis."""
 
-    def __init__(self, client: Any, keys: Keys) -> None:
+    def __init__(self, client: Any, keys: Keys, *, wire: Wire | None = None) -> None:
         self._redis = client
         self._keys = keys
+        self._wire = wire
+        """Runs the read script of every decision, if given (see :mod:`feature_store.wire`)."""
         self._read_script = client.register_script(_READ_SCRIPT)
 
     async def put(
@@ -94,9 +97,11 @@ class RedisCustomers:
             k.aggregates(customer_id),
         ]
         with map_redis_errors():
-            raw_features, raw_consent, raw_contacts, raw_aggregates = await self._read_script(
-                keys=keys
-            )
+            if self._wire is not None:
+                reply = await self._wire.evalsha(self._read_script, keys, ())
+            else:
+                reply = await self._read_script(keys=keys)
+        raw_features, raw_consent, raw_contacts, raw_aggregates = reply
         if not (raw_features or raw_consent or raw_contacts or raw_aggregates):
             return None
         features = dict(

@@ -20,6 +20,7 @@ import orjson
 from .client import is_cluster
 from .errors import map_redis_errors
 from .keys import Keys
+from .wire import Wire
 
 __all__ = [
     "ContactReservation",
@@ -230,10 +231,14 @@ _LOG_SCRIPT = (
 class RedisDecisionLog:
     """Implements :class:`feature_store.base.DecisionLog` on Redis."""
 
-    def __init__(self, client: Any, keys: Keys, *, ttl_s: int = 2 * 86400) -> None:
+    def __init__(
+        self, client: Any, keys: Keys, *, ttl_s: int = 2 * 86400, wire: Wire | None = None
+    ) -> None:
         self._redis = client
         self._keys = keys
         self._ttl_s = ttl_s
+        self._wire = wire
+        """Runs the log script of every decision, if given (see :mod:`feature_store.wire`)."""
         self._cluster = is_cluster(client)
         self._outcome_script = client.register_script(_OUTCOME_SCRIPT)
         self._decide_script = client.register_script(_DECIDE_SCRIPT)
@@ -316,7 +321,7 @@ class RedisDecisionLog:
             k.stats(shard),
             k.archive(shard),
         ]
-        args = [entry.at_ms, orjson.dumps(payload)]
+        args: list[int | bytes] = [entry.at_ms, orjson.dumps(payload)]
         with map_redis_errors():
             if self._cluster:
                 # a crash between the halves leaves capacity reserved for a decision never
@@ -324,6 +329,8 @@ class RedisDecisionLog:
                 reply = await self._reserve_script(keys=keys[:2], args=args)
                 if not reply:
                     await self._log_script(keys=keys[2:], args=args)
+            elif self._wire is not None:
+                reply = await self._wire.evalsha(self._decide_script, keys, args)
             else:
                 reply = await self._decide_script(keys=keys, args=args)
         refused = _text(reply) if reply else ""
