@@ -26,6 +26,22 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` that gives the app the whole ``body`` already read, then the real one
+    (which then says when the client disconnects)."""
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
 _INLINE_BYTES = 65_536
 """Bodies up to this size are checked on the event loop (microseconds); larger ones in a thread,
 so that a hostile megabyte cannot stall other requests."""
@@ -130,16 +146,7 @@ class LimitsMiddleware:
                 f"body: JSON nested deeper than {self.max_json_depth} levels (NBO_MAX_JSON_DEPTH)",
             )
             return
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, replaying(body, receive), send)
 
     def _too_large(self) -> str:
         return (

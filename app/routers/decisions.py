@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from decisioning import Decider, DecisionNotFound, DecisionRequest
 
 from ..deps import SECURITY, caller_role
+from ..limits import replaying
 from ..observability import DECISION_SECONDS, DECISIONS, OUTCOMES
 from ..runtime import Runtime
 from ..schemas import DecisionBody, DecisionView, OutcomeBody, OutcomeView
@@ -66,14 +67,7 @@ class DecisionRoute(APIRoute):
             if not message.get("more_body", False):
                 break
         raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": raw, "more_body": False}
-            return await receive()
+        replay = replaying(raw, receive)
 
         content_type = b""
         for name, value in scope["headers"]:
