@@ -206,9 +206,6 @@ class BanditModel:
         own_prior_variance: float = 0.1,
         half_life: float | None = 20000.0,
         scale_numeric: bool = False,
-        attr_blocks: bool = False,
-        attr_prior_variance: float = 1.0,
-        evidence_power: float = 1.0,
         seed: int = 0,
     ) -> None:
         self.learning_rate = learning_rate
@@ -221,12 +218,7 @@ class BanditModel:
         self.own_prior_variance = own_prior_variance
         self.half_life = half_life
         self.scale_numeric = scale_numeric
-        self.attr_blocks = attr_blocks
-        self.attr_prior_variance = attr_prior_variance
-        self.evidence_power = evidence_power
         self.seed = seed
-        self._attr_ids: dict[str, int] = {}
-        """Offer token (not an id) -> its block: a full-covariance model over the own dims."""
         self._intercept = _logit(prior_rate)
         self._rows: dict[str, int] = {BIAS: 0}
         self._cols: dict[str, int] = {BIAS: 0}
@@ -443,13 +435,12 @@ class BanditModel:
             scale[seen] = 1.0 / np.maximum(rms, _MIN_RMS)
         return scale
 
-    def _own_slot(self, offer_id: str, index: dict[str, int] | None = None) -> int:
+    def _own_slot(self, offer_id: str) -> int:
         """The own model of an offer (created, at the prior, the first time it is learned)."""
-        ids = self._own_ids if index is None else index
-        k = ids.get(offer_id)
+        k = self._own_ids.get(offer_id)
         if k is not None:
             return k
-        k = ids[offer_id] = len(self._own_ids) + len(self._attr_ids)
+        k = self._own_ids[offer_id] = len(self._own_ids)
         cap, dims = self._theta.shape
         if k >= cap:
             new_cap = max(8, 2 * cap)
@@ -459,19 +450,7 @@ class BanditModel:
             cov[:cap] = self._cov
             cov[cap:] = np.eye(dims) * self.own_prior_variance
             self._set_own(theta, cov)
-        if index is not None:
-            self._cov[k] = np.eye(dims) * self.attr_prior_variance
         return k
-
-    def _attr_slots(self, offer: dict[str, Any]) -> tuple[list[int], list[float]]:
-        ks: list[int] = []
-        avs: list[float] = []
-        for token, value in self._encode_offer(offer):
-            if token.startswith("id="):
-                continue
-            ks.append(self._own_slot(token, self._attr_ids))
-            avs.append(value)
-        return ks, avs
 
     def _widen_own(self, dims: int) -> None:
         """Widen every own model to ``dims`` context tokens (the new ones at the prior)."""
@@ -638,9 +617,6 @@ class BanditModel:
             self._own_slot(str(offer["id"])) if use_own and "id" in offer else -1
             for offer in offers
         ]
-        attr = (
-            [self._attr_slots(offer) for offer in offers] if use_own and self.attr_blocks else None
-        )
         dims = self.own_dims
         if use_own:  # each context over the own dims, dense
             x_own = np.zeros((n, dims))
@@ -661,7 +637,6 @@ class BanditModel:
             weights = w_flat[flat]
             z = self._intercept + float(weights @ cross)
             k = slots[t]
-            v_own = 0.0
             if k >= 0:
                 xd = x_own[t]
                 own = self._own[k]
@@ -669,16 +644,6 @@ class BanditModel:
                 u = both[:dims]
                 v_own = float(xd @ u)
                 z += float(both[dims])
-            if attr is not None:
-                bk = np.asarray(attr[t][0], dtype=np.intp)
-                ba = np.asarray(attr[t][1])
-                xd = x_own[t]
-                b_own = self._own[bk]
-                b_both = b_own @ xd  # (blocks, dims + 1)
-                b_u = b_both[:, :dims]
-                b_v = (b_u @ xd) * ba * ba
-                z += float(b_both[:, dims] @ ba)
-                v_own += float(b_v.sum())
             p = 1.0 / (1.0 + math.exp(-z))
             gradient = (p - float(bool(ys[t]))) * w  # d log-loss / d logit
             h = p * (1.0 - p) * w
@@ -692,7 +657,7 @@ class BanditModel:
                 np.minimum(variance, max_precision, out=variance)
                 np.reciprocal(variance, out=variance)
                 v_shared = float(square @ variance)
-                if k >= 0 or attr is not None:
+                if k >= 0:
                     share = v_shared / (v_shared + v_own)
                 variance *= cross
                 variance *= gradient * share * square_sums[t] / max(v_shared, 1e-12)
@@ -705,7 +670,7 @@ class BanditModel:
             step += weights
             w_flat[flat] = step
             self._intercept -= lr * 0.05 * gradient
-            evidence += (h * (hi - lo - 1) ** self.evidence_power) * square
+            evidence += (h * (hi - lo - 1)) * square
             e_flat[flat] = evidence
             if k >= 0:
                 # Kalman step of the offer's own model; its covariance loses the observed
@@ -716,12 +681,6 @@ class BanditModel:
                 np.multiply(u, h * damp, out=g[:dims])
                 g[dims] = lr * (1.0 - share) * gradient * damp
                 own -= np.multiply.outer(g, u)
-            if attr is not None:
-                damp = 1.0 / (1.0 + h * v_own)
-                gb = np.empty((len(bk), dims + 1))
-                gb[:, :dims] = b_u * (h * damp * ba * ba)[:, None]
-                gb[:, dims] = lr * (1.0 - share) * gradient * damp * ba
-                self._own[bk] = b_own - gb[:, :, None] * b_u[:, None, :]
             if self.half_life:
                 self._since_decay += 1
                 if self._since_decay >= _DECAY_EVERY:
@@ -734,15 +693,12 @@ class BanditModel:
         assert self.half_life
         keep = 0.5 ** (outcomes / self.half_life)
         self._evidence *= keep
-        n = len(self._own_ids) + len(self._attr_ids)
+        n = len(self._own_ids)
         if n:
             cov = self._cov[:n]
             cov *= 1.0 / keep
             diag = np.diagonal(cov, axis1=1, axis2=2)
-            prior = np.full(n, self.own_prior_variance)
-            if self._attr_ids:
-                prior[list(self._attr_ids.values())] = self.attr_prior_variance
-            scale = np.sqrt(np.minimum(1.0, prior[:, None] / diag))
+            scale = np.sqrt(np.minimum(1.0, self.own_prior_variance / diag))
             cov *= scale[:, :, None] * scale[:, None, :]
 
     def _variances(self, evidence: FloatArray) -> FloatArray:
@@ -805,19 +761,8 @@ class BanditModel:
         rows, cols = len(self._rows), len(self._cols)
         variances = self._variances(self._evidence[:rows, :cols])
         variances[0, 0] = 0.0
-        own_ids = sorted(self._own_ids, key=self._own_ids.__getitem__)
-        at = np.asarray([self._own_ids[o] for o in own_ids], dtype=np.intp)
+        n = len(self._own_ids)
         dims = min(self.own_dims, rows)
-        weights = self._w[:rows, :cols].copy()
-        attr_cols: list[int] = []
-        attr_at: list[int] = []
-        for token, k in self._attr_ids.items():
-            c = self._cols.get(token)
-            if c is None:
-                continue
-            weights[:dims, c] += self._theta[k, :dims]
-            attr_cols.append(c)
-            attr_at.append(k)
         return Snapshot(
             version=version,
             intercept=self._intercept,
@@ -825,13 +770,11 @@ class BanditModel:
             n_learned=self._n_learned,
             row_index=dict(self._rows),
             col_index=dict(self._cols),
-            weights=weights,
+            weights=self._w[:rows, :cols].copy(),
             variances=variances,
-            own_index={o: i for i, o in enumerate(own_ids)},
-            own_mean=self._theta[at, :dims],
-            own_cov=self._cov[at, :dims, :dims],
-            attr_cols=np.asarray(attr_cols, dtype=np.intp),
-            attr_cov=self._cov[np.asarray(attr_at, dtype=np.intp), :dims, :dims],
+            own_index=dict(self._own_ids),
+            own_mean=self._theta[:n, :dims].copy(),
+            own_cov=self._cov[:n, :dims, :dims].copy(),
             own_dims=self.own_dims,
             own_prior_variance=self.own_prior_variance,
             row_scale=self._row_scale(rows),

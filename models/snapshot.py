@@ -108,10 +108,6 @@ class Snapshot:
     own_dims: int = 0
     """Context tokens (row index below it) an own model covers; an offer with none: the prior."""
     own_prior_variance: float = 0.0
-    attr_cols: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
-    """Columns (offer tokens) whose crosses with the first context tokens have a full
-    covariance (``attr_cov``); their means are in ``weights``."""
-    attr_cov: FloatArray = field(default_factory=lambda: np.zeros((0, 0, 0)))
     row_scale: FloatArray = field(default_factory=lambda: np.zeros(0))
     """(context tokens,) factor on each token's value before normalising (numerics: 1 / their
     running RMS); empty: all 1."""
@@ -245,12 +241,6 @@ class Snapshot:
         )
         if self.own_dims > 0 and len(offers.own):
             self._score_own(at, x, offers, mean, var)
-        if len(self.attr_cols):
-            dims = self.attr_cov.shape[1]
-            sel = at < dims
-            xo = np.bincount(at[sel], weights=x[sel], minlength=dims)
-            quad = self.attr_cov.reshape(len(self.attr_cov), dims * dims) @ np.outer(xo, xo).ravel()
-            var += offers.values_sq[:, self.attr_cols] @ quad
         return mean, var, s
 
     def _score_own(
