@@ -18,7 +18,7 @@ from redis.cluster import key_slot
 
 from app.moments import scan_dates
 from tests.cluster import redis_cluster
-from tests.factories import make_customer, make_offer
+from tests.factories import make_customer, make_offer, noon_utc_offset
 from tests.services import Service, run_service
 
 T = TypeVar("T")
@@ -81,7 +81,7 @@ def test_decide_outcome_learn_and_metrics_on_a_cluster(cluster_service: Service)
 def test_events_triggers_outbound_and_erase_on_a_cluster(cluster_service: Service) -> None:
     svc = cluster_service
     svc.client.put("/v1/offers/E", json=make_offer(channels=["email"]))
-    svc.client.put("/v1/customers/C9", json=make_customer())
+    svc.client.put("/v1/customers/C9", json=make_customer(utc_offset_h=noon_utc_offset()))
     svc.client.put("/v1/triggers/wed", json={"event_type": "life_event", "channel": "email"})
     one = svc.client.post(
         "/v1/events", json={"customer_id": "C9", "type": "life_event", "name": "marriage"}

@@ -50,7 +50,7 @@ def test_trimming_hands_freed_heap_pages_back_to_the_system() -> None:
 
 REPEATED = """
 import subprocess
-from app.memory import trim_free_memory
+from app.memory import _glibc, trim_free_memory
 trim_free_memory()
 spawned = []
 real = subprocess.Popen.__init__
@@ -58,7 +58,9 @@ def counting(self, *args, **kwargs):
     spawned.append(args)
     real(self, *args, **kwargs)
 subprocess.Popen.__init__ = counting
-print(all(trim_free_memory() for _ in range(20)), len(spawned))
+for _ in range(20):
+    trim_free_memory()  # True only when pages were handed back: not asserted
+print(_glibc("malloc_trim") is not None, len(spawned))
 """
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from app.moments import scan_dates
 from decisioning import aggregate_features
-from tests.factories import make_offer
+from tests.factories import make_offer, noon_utc_offset
 from tests.services import Service, run_service
 
 T = TypeVar("T")
@@ -39,11 +39,6 @@ def _event(service: Service, **body: Any) -> dict[str, Any]:
     assert response.status_code == 202, response.text
     receipt: dict[str, Any] = response.json()
     return receipt
-
-
-def _noon_offset() -> int:
-    """A UTC offset (hours) at which it is 12:xx local time now: outside quiet hours."""
-    return ((12 - datetime.now(UTC).hour + 12) % 24) - 12
 
 
 def test_aggregates_over_sliding_windows(service: Service) -> None:
@@ -124,7 +119,7 @@ def _outbound_setup(service: Service, *, consent: bool = True) -> None:
     http = service.client
     http.put("/v1/offers/wedding_bundle",
              json=make_offer(channels=["email", "web"], value=50))  # fmt: skip
-    body: dict[str, Any] = {"features": {"utc_offset_h": _noon_offset()}}
+    body: dict[str, Any] = {"features": {"utc_offset_h": noon_utc_offset()}}
     if consent:
         body["consent"] = {"email": True}
     assert http.put("/v1/customers/C1", json=body).is_success
@@ -218,7 +213,7 @@ def test_a_trigger_that_finds_no_offer_does_not_use_up_the_week(service: Service
     assert nothing["queued"] is False and nothing["reason"].startswith("eligibility:")
     service.client.put(
         "/v1/customers/C1",
-        json={"features": {"utc_offset_h": _noon_offset(), "segment": "vip"},
+        json={"features": {"utc_offset_h": noon_utc_offset(), "segment": "vip"},
               "consent": {"email": True}},
     )  # fmt: skip
     [sent] = _event(service, type="life_event", name="marriage", id="m2")["outbound"]
@@ -319,7 +314,7 @@ def test_bulk_counts_each_event_id_once(service: Service) -> None:
 def test_the_date_scan_emits_birthdays_and_contract_ends_once(service: Service) -> None:
     http = service.client
     now = datetime.now(UTC)
-    noon = _noon_offset()  # date moments are emitted in the customer's daytime
+    noon = noon_utc_offset()  # date moments are emitted in the customer's daytime
     local = now + timedelta(hours=noon)
     soon = (local + timedelta(days=10)).date().isoformat()
     later = (local + timedelta(days=90)).date().isoformat()
@@ -345,7 +340,7 @@ def test_the_date_scan_emits_birthdays_and_contract_ends_once(service: Service) 
 def test_erase_forgets_aggregates_seen_ids_and_queued_messages(service: Service) -> None:
     _outbound_setup(service)
     _event(service, type="life_event", name="marriage", id="ev-1")
-    service.client.put("/v1/customers/C2", json={"features": {"utc_offset_h": _noon_offset()},
+    service.client.put("/v1/customers/C2", json={"features": {"utc_offset_h": noon_utc_offset()},
                                                  "consent": {"email": True}})  # fmt: skip
     _event(service, customer_id="C2", type="life_event", name="marriage", id="ev-1")
     assert (
