@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -248,7 +249,8 @@ class SqlArchive:
         i = interactions
         columns = (i.c.decision_id, i.c.offer_id, i.c.outcome, i.c.source, i.c.control_group,
                    i.c.candidates, i.c.context)  # fmt: skip
-        query = select(*columns).where(*where.clauses(), i.c.control_group.is_(True))
+        control = dataclasses.replace(where, control_only=True)
+        query = select(*columns).where(*control.clauses())
         query = query.order_by(i.c.stream_ms.desc(), i.c.stream_seq.desc(), i.c.shard.desc())
         with self.engine.connect() as conn:
             result = conn.execution_options(yield_per=batch).execute(query.limit(limit))
