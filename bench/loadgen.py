@@ -151,7 +151,8 @@ class Run:
                 now = time.perf_counter()
                 if now >= self.stop_at:
                     break
-                due = int((now - start) * a.rate)
+                # request k is due at start + k / rate: send it once that time has come
+                due = int((now - start) * a.rate) + 1
                 while sent < due:
                     queue.put_nowait(start + sent / a.rate)
                     sent += 1
