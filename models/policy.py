@@ -9,8 +9,10 @@ that each lands in the top ``limit``.
 Thompson sampling draws one logit per offer from the model's posterior, turns it into a
 probability, multiplies by the business weight (value x lever x context weight) and shows the best.
 An offer with little evidence has a wide posterior, so it wins in proportion to how likely it is to
-be best: new offers get tried where they might be good, not uniformly everywhere. Its selection
-probability has no closed form; it is estimated from ``draws`` extra samples and logged as such.
+be best: new offers get tried where they might be good, not uniformly everywhere. The probability
+with which the shown offer was chosen has no closed form; with one offer shown it is integrated
+numerically (:mod:`models.win_probability`, error far below a draw-based estimate's); with
+several, or with joint draws, it is estimated from ``draws`` extra samples.
 
 Given ``factor`` (:meth:`models.Snapshot.score_joint`), it draws the logits jointly: what offers
 share (the offer bias, a category) moves them together, so an uncertain shared term does not
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+from .win_probability import top_one_batch, top_one_probabilities
 
 __all__ = ["Choice", "EpsilonGreedyPolicy", "Pick", "Policy", "ThompsonPolicy"]
 
@@ -106,28 +110,63 @@ class Policy(ABC):
             expected = 1.0 / (1.0 + np.exp(-mean / np.sqrt(1.0 + np.pi * var / 8.0))) * w
             best = np.argsort(-expected, kind="stable")[:limit]
             return Choice([Pick(int(i), 1.0, False) for i in best], control_group=False)
-        uniform = limit / n
-        # the policy's own ranking is needed even for control decisions: every pick logs its
-        # marginal probability under the whole mixture (control, floor, policy), as IPS needs
-        order, in_top = self._rank(mean, var, w, limit, factor)
         if self._rng.random() < self.control_share:
-            chosen = self._np_rng.choice(n, size=limit, replace=False)
-            picks = [
-                Pick(int(i), self._total(uniform, uniform, float(in_top[i])), True) for i in chosen
-            ]
-            return Choice(picks, control_group=True)
-        greedy = set(np.argsort(-(_sigmoid(mean) * w), kind="stable")[:limit].tolist())
+            return self._uniform(mean, var, w, limit, factor, control=True)
         if self._rng.random() < self.floor:
-            chosen = self._np_rng.choice(n, size=limit, replace=False)
-            picks = [
-                Pick(int(i), self._total(uniform, uniform, float(in_top[i])), True) for i in chosen
-            ]
-            return Choice(picks, control_group=False)
+            return self._uniform(mean, var, w, limit, factor, control=False)
+        top, top_in = self._rank(mean, var, w, limit, factor)
+        if top_in is None:
+            top_in = self._in_top(mean, var, w, limit, factor, np.asarray(top, dtype=np.intp))
+        greedy = set(np.argsort(-(_sigmoid(mean) * w), kind="stable")[:limit].tolist())
+        uniform = limit / n
         picks = [
-            Pick(int(i), self._total(uniform, uniform, float(in_top[i])), int(i) not in greedy)
-            for i in order[:limit]
+            Pick(i, self._total(uniform, uniform, float(p)), i not in greedy)
+            for i, p in zip(top, top_in, strict=True)
         ]
         return Choice(picks, control_group=False)
+
+    def choose_batch(
+        self,
+        mean: FloatArray,
+        var: FloatArray,
+        weights: FloatArray,
+        eligible: npt.NDArray[np.bool_],
+    ) -> list[Choice]:
+        """:meth:`choose` (one offer, exploring) for several decisions at once.
+
+        Row ``b`` of the (decisions, offers) arrays is one decision; it chooses among the
+        offers where ``eligible[b]`` holds, and its picks' indices are columns. Here, row by
+        row; a policy may do it vectorised, as :class:`ThompsonPolicy` does.
+        """
+        choices = []
+        for b in range(len(mean)):
+            columns = np.flatnonzero(eligible[b])
+            choice = self.choose(mean[b, columns], var[b, columns], weights[b, columns])
+            picks = [Pick(int(columns[p.index]), p.probability, p.explored) for p in choice.picks]
+            choices.append(Choice(picks, choice.control_group))
+        return choices
+
+    def _uniform(
+        self,
+        mean: FloatArray,
+        var: FloatArray,
+        weights: FloatArray,
+        limit: int,
+        factor: FloatArray | None,
+        *,
+        control: bool,
+    ) -> Choice:
+        """A uniformly random choice (control group or floor), each pick with its probability
+        under the whole mixture: the policy's own part too, as IPS needs."""
+        n = len(mean)
+        uniform = limit / n
+        chosen = self._np_rng.choice(n, size=limit, replace=False)
+        in_top = self._in_top(mean, var, weights, limit, factor, chosen)
+        picks = [
+            Pick(int(i), self._total(uniform, uniform, float(p)), True)
+            for i, p in zip(chosen, in_top, strict=True)
+        ]
+        return Choice(picks, control_group=control)
 
     def probabilities(
         self,
@@ -143,7 +182,7 @@ class Policy(ABC):
         if limit == 0:
             return np.zeros(n)
         w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-        _, in_top = self._rank(mean, var, w, limit, factor)
+        in_top = self._in_top(mean, var, w, limit, factor, np.arange(n))
         uniform = limit / n
         c, f = self.control_share, self.floor
         result: FloatArray = c * uniform + (1 - c) * (f * uniform + (1 - f) * in_top)
@@ -162,8 +201,21 @@ class Policy(ABC):
         weights: FloatArray,
         limit: int,
         factor: FloatArray | None,
-    ) -> tuple[list[int], FloatArray]:
-        """The offers in the order to show them, and each one's probability of top ``limit``."""
+    ) -> tuple[list[int], FloatArray | None]:
+        """The offers the policy shows (its top ``limit``, best first) and, when the choice
+        gives them for free, each one's probability of being in the top ``limit`` (else None)."""
+
+    @abstractmethod
+    def _in_top(
+        self,
+        mean: FloatArray,
+        var: FloatArray,
+        weights: FloatArray,
+        limit: int,
+        factor: FloatArray | None,
+        indices: npt.NDArray[np.intp],
+    ) -> FloatArray:
+        """Each of ``indices``' probability of being in the policy's top ``limit``."""
 
 
 class ThompsonPolicy(Policy):
@@ -189,6 +241,53 @@ class ThompsonPolicy(Policy):
         super().__init__(control_share=control_share, floor=floor, seed=seed)
         self.draws = draws
 
+    @staticmethod
+    def _exact(weights: FloatArray, limit: int, factor: FloatArray | None) -> bool:
+        """Whether the shown offer's probability is integrated (:mod:`models.win_probability`):
+        one offer shown, independent draws, positive weights; else it is estimated by draws."""
+        return limit == 1 and (factor is None or factor.shape[1] == 0) and bool(weights.min() > 0)
+
+    def choose_batch(
+        self,
+        mean: FloatArray,
+        var: FloatArray,
+        weights: FloatArray,
+        eligible: npt.NDArray[np.bool_],
+    ) -> list[Choice]:
+        """Vectorised over the decisions: one draw of every offer per decision, and the shown
+        offers' probabilities integrated together (see :meth:`Policy.choose_batch`)."""
+        counts = eligible.sum(axis=1)
+        if not (counts.all() and bool((weights[eligible] > 0).all())):
+            return super().choose_batch(mean, var, weights, eligible)
+        n_rows = len(mean)
+        w = np.where(eligible, weights, 0.0)  # weight 0: never shown, never a rival
+        sd = np.sqrt(np.maximum(var, 0.0))
+        # as choose: the control group, else the floor, else the policy's own draw
+        mode = np.zeros(n_rows, dtype=np.intp)  # 0 policy, 1 control, 2 floor
+        for b in range(n_rows):
+            if self._rng.random() < self.control_share:
+                mode[b] = 1
+            elif self._rng.random() < self.floor:
+                mode[b] = 2
+        picked = np.empty(n_rows, dtype=np.intp)
+        policy = np.flatnonzero(mode == 0)
+        if len(policy):
+            z = mean[policy] + sd[policy] * self._np_rng.standard_normal((len(policy), len(w[0])))
+            picked[policy] = np.argmax(np.where(eligible[policy], _sigmoid(z), -1.0) * w[policy], 1)
+        for b in np.flatnonzero(mode != 0).tolist():
+            columns = np.flatnonzero(eligible[b])
+            picked[b] = columns[int(self._np_rng.integers(len(columns)))]
+        in_top = top_one_batch(mean, sd, w, picked)
+        greedy = np.argmax(np.where(eligible, _sigmoid(mean) * w, -1.0), axis=1)
+        choices = []
+        for b in range(n_rows):
+            uniform = 1.0 / float(counts[b])
+            pick = int(picked[b])
+            explored = bool(mode[b] != 0 or pick != greedy[b])
+            probability = self._total(uniform, uniform, float(in_top[b]))
+            choices.append(Choice([Pick(pick, probability, explored)], bool(mode[b] == 1)))
+        return choices
+
     def _rank(
         self,
         mean: FloatArray,
@@ -196,7 +295,40 @@ class ThompsonPolicy(Policy):
         weights: FloatArray,
         limit: int,
         factor: FloatArray | None,
+    ) -> tuple[list[int], FloatArray | None]:
+        if self._exact(weights, limit, factor):
+            z = mean + np.sqrt(np.maximum(var, 0.0)) * self._np_rng.standard_normal(len(mean))
+            return [int(np.argmax(_sigmoid(z) * weights))], None
+        order, in_top = self._sampled(mean, var, weights, limit, factor)
+        top = order[:limit]
+        return top, in_top[top]
+
+    def _in_top(
+        self,
+        mean: FloatArray,
+        var: FloatArray,
+        weights: FloatArray,
+        limit: int,
+        factor: FloatArray | None,
+        indices: npt.NDArray[np.intp],
+    ) -> FloatArray:
+        if self._exact(weights, limit, factor):
+            sd = np.sqrt(np.maximum(var, 0.0))
+            return top_one_probabilities(mean, sd, weights, indices)
+        _, in_top = self._sampled(mean, var, weights, limit, factor)
+        result: FloatArray = in_top[indices]
+        return result
+
+    def _sampled(
+        self,
+        mean: FloatArray,
+        var: FloatArray,
+        weights: FloatArray,
+        limit: int,
+        factor: FloatArray | None,
     ) -> tuple[list[int], FloatArray]:
+        """One draw's order, and each offer's share of ``draws + 1`` draws (that one included)
+        in which it lands in the top ``limit``."""
         n = len(mean)
         rng = self._np_rng
         if factor is None or factor.shape[1] == 0:
@@ -243,9 +375,24 @@ class EpsilonGreedyPolicy(Policy):
         weights: FloatArray,
         limit: int,
         _factor: FloatArray | None,
-    ) -> tuple[list[int], FloatArray]:
-        priority = _sigmoid(mean) * weights
-        order = np.argsort(-priority, kind="stable").tolist()
+    ) -> tuple[list[int], FloatArray | None]:
+        return self._order(mean, weights)[:limit], np.ones(limit)
+
+    def _in_top(
+        self,
+        mean: FloatArray,
+        _var: FloatArray,
+        weights: FloatArray,
+        limit: int,
+        _factor: FloatArray | None,
+        indices: npt.NDArray[np.intp],
+    ) -> FloatArray:
         in_top = np.zeros(len(mean))
-        in_top[order[:limit]] = 1.0
-        return order, in_top
+        in_top[self._order(mean, weights)[:limit]] = 1.0
+        result: FloatArray = in_top[indices]
+        return result
+
+    @staticmethod
+    def _order(mean: FloatArray, weights: FloatArray) -> list[int]:
+        order: list[int] = np.argsort(-(_sigmoid(mean) * weights), kind="stable").tolist()
+        return order

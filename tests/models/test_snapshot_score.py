@@ -97,6 +97,14 @@ def _context(rng: np.random.Generator) -> dict[str, Any]:
     return context
 
 
+def _offers(snapshot: Snapshot, picked: list[int] | None) -> OfferMatrix:
+    """40 offers with own models (all, or the ``picked``) and two never learned."""
+    examples = [{"id": f"o{i}", "category": ["tv", "data", "radio"][i % 3]} for i in range(40)]
+    examples += [{"id": "new", "category": "tv"}, {"id": "newer", "category": "games"}]
+    offers = snapshot.encode_offers(examples)
+    return offers if picked is None else offers.take(picked + [40, 41])
+
+
 def _assert_matches_reference(snapshot: Snapshot, context: Any, offers: Any) -> None:
     mean, var = snapshot.score(context, offers)
     want_mean, want_var = _reference(snapshot, context, offers)
@@ -108,11 +116,7 @@ def _assert_matches_reference(snapshot: Snapshot, context: Any, offers: Any) -> 
 def test_score_is_the_sum_it_stands_for(picked: list[int] | None) -> None:
     rng = np.random.default_rng(5)
     snapshot = _snapshot(rng, n_own=40, dims=12)
-    examples = [{"id": f"o{i}", "category": ["tv", "data", "radio"][i % 3]} for i in range(40)]
-    examples += [{"id": "new", "category": "tv"}, {"id": "newer", "category": "games"}]
-    offers = snapshot.encode_offers(examples)
-    if picked is not None:
-        offers = offers.take(picked + [40, 41])
+    offers = _offers(snapshot, picked)
     for _ in range(5):
         context = _context(rng)
         _assert_matches_reference(snapshot, context, offers)
@@ -177,3 +181,17 @@ def test_joint_factor_is_what_the_offers_share() -> None:
     assert (np.einsum("ij,ij->i", factor, factor) <= var).all()
     # the ids are private: only the bias and the two known categories are shared
     assert factor.shape[1] == 3
+
+
+@pytest.mark.parametrize("picked", [None, [3], [0, 5, 39]])
+def test_scoring_a_batch_equals_scoring_each_context(picked: list[int] | None) -> None:
+    rng = np.random.default_rng(9)
+    snapshot = _snapshot(rng, n_own=40, dims=12)
+    offers = _offers(snapshot, picked)
+    contexts = [_context(rng) for _ in range(7)] + [{}]
+    mean, var = snapshot.score_batch(contexts, offers)
+    assert mean.shape == var.shape == (len(contexts), len(offers))
+    for row, context in enumerate(contexts):
+        want_mean, want_var = snapshot.score(context, offers)
+        np.testing.assert_allclose(mean[row], want_mean, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(var[row], want_var, rtol=1e-12, atol=1e-12)
