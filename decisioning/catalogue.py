@@ -114,26 +114,44 @@ class Catalogue:
         return self._by_channel.get(channel, ())
 
     def load(self, version: int) -> None:
+        self._install(version, *self._read())
+
+    def _read(self) -> tuple[tuple[Offer, ...], dict[str, tuple[Offer, ...]], ContactPolicy]:
+        """The offers, by channel, and the contact policy, from SQL (in a thread, when async)."""
         offers = tuple(Offer.from_body(offer_id, body) for offer_id, body in self.source.all())
         active = tuple(o for o in offers if o.active)
         by_channel: dict[str, list[Offer]] = {}
         for offer in active:
             for channel in offer.channels:
                 by_channel.setdefault(channel, []).append(offer)
-        if self.policies is not None:
-            self.contact_policy = self.policies.contact()
-        self._offers = active
-        self._by_channel = {ch: tuple(v) for ch, v in by_channel.items()}
+        contact = self.policies.contact() if self.policies is not None else self.contact_policy
+        return active, {ch: tuple(v) for ch, v in by_channel.items()}, contact
+
+    def _install(
+        self,
+        version: int,
+        offers: tuple[Offer, ...],
+        by_channel: dict[str, tuple[Offer, ...]],
+        contact: ContactPolicy,
+    ) -> None:
+        self.contact_policy = contact
+        self._offers = offers
+        self._by_channel = by_channel
         self._version = version
 
     async def refresh(self, current_version: int, *, force: bool = False) -> bool:
-        """Reload if the shared version moved; returns True when it did."""
+        """Reload if the shared version moved; returns True when it did.
+
+        SQL is read in a thread, but the new catalogue is installed on the event loop: a
+        decision reads a channel's offers and the encoded catalogue one after the other, and a
+        catalogue swapped between the two (from a thread) gave it offers the other did not have.
+        """
         self._checked_at = time.monotonic()
         if current_version == self._version and not force:
             return False
         async with self._lock:
             if current_version != self._version or force:
-                await asyncio.to_thread(self.load, current_version)
+                self._install(current_version, *(await asyncio.to_thread(self._read)))
                 return True
         return False
 

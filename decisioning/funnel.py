@@ -25,9 +25,10 @@ from feature_store import (
     ShownOffer,
     StoreError,
 )
-from models import OfferMatrix, Policy, Snapshot
+from models import Choice, OfferMatrix, Pick, Policy, Snapshot
 
 from .aggregates import aggregate_features
+from .batching import ArbitrationBatch
 from .catalogue import Catalogue
 from .contact_policy import ContactPolicy, ContactState
 from .eligibility import Screen, describe
@@ -195,6 +196,7 @@ class Decider:
         self.policy = policy
         self._screens: dict[str, Screen] = {}
         self._rows: dict[str, tuple[OfferMatrix, Screen, OfferMatrix]] = {}
+        self.batch = ArbitrationBatch()
 
     @property
     def contacts(self) -> ContactPolicy:
@@ -249,12 +251,19 @@ class Decider:
         eligible = [candidates[n] for n in chosen.tolist()]
 
         snapshot: Snapshot = self.model.snapshot
+        # the screen's offers encoded now, with the screen (no await between the two): a
+        # catalogue installed while this decision waits on Redis cannot mismatch them
+        encoded = (
+            self._screen_matrix(*self.model.offer_matrix(snapshot, self.catalogue), screen)
+            if eligible
+            else None
+        )
         decision_id = secrets.token_hex(16)  # 32 hex digits, as uuid4().hex, without the UUID
         ranked: list[RankedOffer] = []
         control = False
         for _attempt in range(3):
-            ranked, control = self._arbitrate(
-                request, context, snapshot, screen, chosen, eligible, known
+            ranked, control = await self._arbitrate(
+                request, context, snapshot, screen, encoded, chosen, eligible, known
             )
             if degraded:
                 break
@@ -415,37 +424,56 @@ class Decider:
 
         return choose
 
-    def _arbitrate(
+    async def _arbitrate(
         self,
         request: DecisionRequest,
         context: Mapping[str, Any],
         snapshot: Snapshot,
         screen: Screen,
+        offers: OfferMatrix | None,
         chosen: npt.NDArray[np.intp],
         eligible: list[Offer],
         known: bool,
     ) -> tuple[list[RankedOffer], bool]:
         """Score the eligible offers and let the policy choose (ties break by offer id).
 
-        ``chosen`` are the eligible offers' positions in ``screen``: weights and encoded offers
-        are taken from per-catalogue arrays with them, not rebuilt offer by offer.
+        ``offers`` is ``screen`` encoded against ``snapshot``; ``chosen`` are the eligible
+        offers' positions in ``screen``: weights and encoded offers are taken from
+        per-catalogue arrays with them, not rebuilt offer by offer.
         """
-        if not eligible:
+        if not eligible or offers is None:
             return [], False
-        matrix, row_of = self.model.offer_matrix(snapshot, self.catalogue)
-        offers = self._screen_matrix(matrix, row_of, screen)
-        if 2 * len(chosen) >= len(offers):
-            # most offers are eligible: score them all, keep the eligible (no sub-matrix copy)
-            mean, var = snapshot.score(context, offers)
-            mean, var = mean[chosen], var[chosen]
-        else:
-            mean, var = snapshot.score(context, offers.take(chosen))
-        propensity = Snapshot.calibrated(mean, var)
-        weights_c = self._context_weights(screen, chosen, context, request.interaction)
-        weights = screen.weights[chosen] * weights_c
         # no experiments on a customer who is complaining: the best expected action, always
         explore = request.interaction not in self.contacts.sensitive_interactions
-        choice = self.policy.choose(mean, var, weights, limit=request.limit, explore=explore)
+        weights_c = self._context_weights(screen, chosen, context, request.interaction)
+        if explore and request.limit == 1:
+            # the common case, scored with the decisions in flight (see decisioning.batching);
+            # exploring, the context weights are all 1
+            eligible_mask = np.zeros(len(offers), dtype=np.bool_)
+            eligible_mask[chosen] = True
+            scored = await self.batch.choose(
+                self.policy, snapshot, offers, context, eligible_mask, screen.weights
+            )
+            mean, var = scored.mean[chosen], scored.var[chosen]
+            # the picks are columns of the screen: as positions among the eligible
+            at = np.searchsorted(chosen, [p.index for p in scored.choice.picks])
+            choice = Choice(
+                [
+                    Pick(int(n), p.probability, p.explored)
+                    for n, p in zip(at.tolist(), scored.choice.picks, strict=True)
+                ],
+                scored.choice.control_group,
+            )
+        else:
+            if 2 * len(chosen) >= len(offers):
+                # most offers are eligible: score them all, keep the eligible (no sub-matrix copy)
+                mean, var = snapshot.score(context, offers)
+                mean, var = mean[chosen], var[chosen]
+            else:
+                mean, var = snapshot.score(context, offers.take(chosen))
+            weights = screen.weights[chosen] * weights_c
+            choice = self.policy.choose(mean, var, weights, limit=request.limit, explore=explore)
+        propensity = Snapshot.calibrated(mean, var)
         ranked: list[RankedOffer] = []
         for pick in choice.picks:
             offer = eligible[pick.index]
