@@ -143,10 +143,12 @@ async def _run_until_signal(
     work: Callable[[Runtime, asyncio.Event], Awaitable[None]],
 ) -> int:
     """Open the runtime, run ``work`` until SIGTERM or SIGINT, close the runtime."""
+    from .blas import limit_blas_threads
     from .memory import limit_malloc_arenas
     from .runtime import Runtime
 
     limit_malloc_arenas(settings.malloc_arenas)
+    limit_blas_threads(settings.blas_threads)
 
     runtime = await Runtime.open(settings)
     stop = asyncio.Event()

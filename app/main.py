@@ -10,10 +10,12 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 
 from decisioning import InvalidInput
 
 from .auth import SessionSigner, install_log_redaction
+from .blas import limit_blas_threads
 from .deps import AuthDep
 from .errors import ERROR_RESPONSES, install_error_handlers
 from .limits import LimitsMiddleware
@@ -96,9 +98,14 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return schema
 
 
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
+"""FastAPI's native OpenTelemetry off (``NBO_OPENTELEMETRY``)."""
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     limit_malloc_arenas(settings.malloc_arenas)  # before any thread: each worker calls this
+    limit_blas_threads(settings.blas_threads)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -124,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=_operation_id,
         responses={},
+        telemetry=None if settings.opentelemetry else _NO_TELEMETRY,
     )
     install_error_handlers(app)
     if settings.cors_origins:

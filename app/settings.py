@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     the SQL archive keeps the joined history for good."""
     malloc_arenas: int = Field(default=2, ge=0)
     """glibc malloc arenas per process (``app/memory.py``); 0 keeps glibc's default."""
+    opentelemetry: bool = False
+    """FastAPI's native OpenTelemetry spans, metrics and logs, for providers configured in the
+    process (e.g. by ``opentelemetry-instrument``). Off by default: nbo's metrics are
+    Prometheus's, and with it on every request asks OpenTelemetry whether a provider is
+    configured (2.6% of a worker's CPU at full load, ``bench/load.py``'s profile)."""
+    blas_threads: int = Field(default=1, ge=0)
+    """Threads of numpy's BLAS per process (``app/blas.py``); 0 keeps the library's default."""
     malloc_trim_s: float = Field(default=30.0, ge=0)
     """How often free heap pages are handed back to the system (glibc); 0: never."""
     learner_stall_s: float = Field(default=60.0, gt=0)
