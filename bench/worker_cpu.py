@@ -1,0 +1,79 @@
+"""CPU per decision of one ``nbo serve`` worker under wrk, at several concurrencies.
+
+``bench/load.py`` measures two workers next to the floor; this isolates one worker, to compare
+revisions of the decision path (run it on each, same machine, a few times: the spread is about
+5%). It reuses ``bench/load.py``'s data (seeded if absent: 100,000 customers, 100 offers), starts
+``nbo serve --workers 1 --no-learner``, warms it for 3 s, then for each ``--connections`` runs
+``wrk -t1 -c<n> -d<duration>s -s bench/wrk_decide.lua`` and prints decisions/s and the worker's
+CPU µs per decision (user + system, from /proc):
+
+    .venv/bin/python bench/worker_cpu.py [--connections 1 8 32] [--duration 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench import load  # noqa: E402
+
+
+def cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/5")
+    parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument("--connections", type=int, nargs="+", default=[1, 8, 32])
+    parser.add_argument("--duration", type=float, default=8.0)
+    args = parser.parse_args()
+    data = argparse.Namespace(
+        redis_url=args.redis_url,
+        database_url=args.database_url,
+        customers=100_000,
+        offers=100,
+        reuse=True,
+        keep=True,
+    )
+    seeded = await load.seed(data, load.Keys(prefix=load.PREFIX))
+    tmp = Path(tempfile.mkdtemp(prefix="nbo-worker-cpu-"))
+    server = load.nbo_server(data, tmp, args.redis_url, 1, seeded["channel_key"], learner=False)
+    wrk_args = argparse.Namespace(customers=100_000, connections=8)
+    with load.running(server):
+        await server.ready()
+        assert server.proc is not None
+        pid = server.proc.pid
+        env = load.wrk_env(server, wrk_args)
+        script = str(load.WRK_SCRIPT)
+        warm = ["wrk", "-t1", "-c8", "-d3s", "-s", script, server.url]
+        subprocess.run(warm, env=env, capture_output=True, check=True)
+        tick = os.sysconf("SC_CLK_TCK")
+        for connections in args.connections:
+            before = cpu_ticks(pid)
+            command = ["wrk", "-t1", f"-c{connections}", f"-d{args.duration:g}s", "-s", script,
+                       server.url]  # fmt: skip
+            out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+            used = (cpu_ticks(pid) - before) / tick
+            total = re.search(r"(\d+) requests in", out.stdout)
+            rate = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+            if total is None or rate is None:
+                raise RuntimeError(f"wrk failed:\n{out.stdout}")
+            requests = int(total.group(1))
+            print(f"c={connections:<3d} {float(rate.group(1)):8,.0f} decisions/s  "
+                  f"{used * 1e6 / requests:6,.0f} CPU µs/decision", flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
