@@ -882,13 +882,20 @@ async def main() -> None:  # noqa: C901 - one linear script, in phases
                         rate = round(share * report["max"][s.name])
                         opts = {"mode": "open", "rate": rate, "connections": 100,
                                 "duration": args.duration}  # fmt: skip
+                        # the learner process's CPU too: it archives every decision's history
+                        # line to SQL, on the same two cores
+                        lcpu0, t0 = s.cpu_s(learner=True), time.perf_counter()
                         result = await run_loadgen(s, args, **opts)
+                        result["learner_cpu_cores"] = (s.cpu_s(learner=True) - lcpu0) / (
+                            time.perf_counter() - t0
+                        )
                         result["command"] = shown(loadgen_command(s, args, **opts), s.key)
                         report["latency"][(s.name, share)] = result
                         print(f"open loop {s.name:5s} at {share:.0%} ({rate}/s): p50 "
                               f"{result['p50_ms']:.2f} p99 {result['p99_ms']:.2f} p99.9 "
                               f"{result['p99.9_ms']:.2f} ms, achieved "
-                              f"{result['decisions_per_s']:,.0f}/s", flush=True)  # fmt: skip
+                              f"{result['decisions_per_s']:,.0f}/s, learner CPU "
+                              f"{result['learner_cpu_cores']:.2f} cores", flush=True)  # fmt: skip
 
                 # 3. profile under maximum load
                 if args.profile:

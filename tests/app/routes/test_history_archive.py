@@ -141,6 +141,45 @@ def test_an_entry_delivered_twice_is_archived_once(quiet_service: Service) -> No
     assert _on_server(svc, restarted.reader.history.pending_count()) == 0
 
 
+def test_the_running_archiver_reads_on_after_a_full_batch_and_waits_after_a_partial_one(
+    quiet_service: Service,
+) -> None:
+    """A trickle is archived in a few batches, not a line or two per SQL transaction (the CPU
+    that cost the learner process); a backlog is archived batch after batch at once."""
+    svc = quiet_service
+    _post_events(svc, "C6", 25)
+    archiver = svc.runtime.new_archiver("archiver-linger")
+    archiver.batch = 10
+    stop = asyncio.Event()
+    loop = svc.runtime._tasks[0].get_loop()
+    running = asyncio.run_coroutine_threadsafe(archiver.run(stop, idle_s=1.0), loop)
+    try:
+        # the backlog: two full batches and the partial third, one after the other
+        deadline = time.monotonic() + 0.9
+        while svc.runtime.archive.archived_count("C6") != (25, 0):
+            assert time.monotonic() < deadline, svc.runtime.archive.archived_count("C6")
+            time.sleep(0.02)
+        assert archiver.transactions == 3
+        archiver.batch = 10_000  # larger than the stream below: none of its batches is full
+        # a steady stream of single lines for 2 s, each posted as soon as the last was taken
+        posted, first = 0, 25
+        until = time.monotonic() + 2.0
+        while time.monotonic() < until:
+            _post_events(svc, "C6", 1, first=first + posted)
+            posted += 1
+        total = 25 + posted
+        deadline = time.monotonic() + 5
+        while svc.runtime.archive.archived_count("C6") != (total, 0):
+            assert time.monotonic() < deadline, svc.runtime.archive.archived_count("C6")
+            time.sleep(0.05)
+        # about one transaction per second of stream (reading on at once: one per few lines)
+        assert posted > 50
+        assert 3 < archiver.transactions <= 3 + 5, (archiver.transactions, posted)
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        running.result(timeout=30)
+
+
 def test_erase_removes_archived_rows_and_lines_still_on_their_way(quiet_service: Service) -> None:
     svc = quiet_service
     _post_events(svc, "C4", 20)
