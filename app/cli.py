@@ -41,9 +41,9 @@ a reset instead of an answer. ``bench/floor_app.py`` runs the floor under these 
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from feature_store import start_bundled_redis
+
+    from .workers import serve
 
     settings = Settings()
     bundled = None
@@ -75,7 +75,8 @@ def _serve(args: argparse.Namespace) -> int:
         # the key itself only for the demo: otherwise stdout ends up in logs
         where = "NBO_ADMIN_KEY" if settings.admin_key else str(settings.data_dir / "admin.key")
         print(f"admin key: {admin_key if args.demo else 'in ' + where}", flush=True)
-        uvicorn.run(
+        # a listening socket per worker, so that connections spread evenly (app/workers.py)
+        serve(
             "app.main:create_app",
             factory=True,
             host=args.host,

@@ -76,9 +76,9 @@ def create_app() -> FastAPI:
 
 
 def main() -> None:
-    import uvicorn
 
     from app.cli import SERVER_OPTIONS
+    from app.workers import serve
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
@@ -89,7 +89,7 @@ def main() -> None:
     root = str(Path(__file__).resolve().parents[1])
     sys.path.insert(0, root)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
-    uvicorn.run(
+    serve(
         "bench.floor_app:create_app",
         factory=True,
         host=args.host,
