@@ -884,17 +884,21 @@ async def main() -> None:  # noqa: C901 - one linear script, in phases
                                 "duration": args.duration}  # fmt: skip
                         # the learner process's CPU too: it archives every decision's history
                         # line to SQL, on the same two cores
-                        lcpu0, t0 = s.cpu_s(learner=True), time.perf_counter()
+                        # and the server's CPU per decision: higher than at the maximum,
+                        # where decisions share loop turns, batches and Redis writes
+                        lcpu0, scpu0, t0 = s.cpu_s(learner=True), s.cpu_s(), time.perf_counter()
                         result = await run_loadgen(s, args, **opts)
-                        result["learner_cpu_cores"] = (s.cpu_s(learner=True) - lcpu0) / (
-                            time.perf_counter() - t0
-                        )
+                        wall = time.perf_counter() - t0
+                        result["learner_cpu_cores"] = (s.cpu_s(learner=True) - lcpu0) / wall
+                        sent = result["requests"] * (1 + 1.0 / args.duration)  # + 1 s warm-up
+                        result["cpu_ms_per_request"] = (s.cpu_s() - scpu0) * 1e3 / max(sent, 1)
                         result["command"] = shown(loadgen_command(s, args, **opts), s.key)
                         report["latency"][(s.name, share)] = result
                         print(f"open loop {s.name:5s} at {share:.0%} ({rate}/s): p50 "
                               f"{result['p50_ms']:.2f} p99 {result['p99_ms']:.2f} p99.9 "
                               f"{result['p99.9_ms']:.2f} ms, achieved "
-                              f"{result['decisions_per_s']:,.0f}/s, learner CPU "
+                              f"{result['decisions_per_s']:,.0f}/s, server CPU "
+                              f"{result['cpu_ms_per_request']:.3f} ms/decision, learner CPU "
                               f"{result['learner_cpu_cores']:.2f} cores", flush=True)  # fmt: skip
 
                 # 3. profile under maximum load
@@ -998,6 +1002,7 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
         row(f"at {share:.0%} of own max: rate/s", [c["decisions_per_s"] for c in cells])
         for q in ("p50", "p99", "p99.9"):
             row(f"  {q} ms", [c[f"{q}_ms"] for c in cells], ".2f")
+        row("  server CPU ms per decision", [c.get("cpu_ms_per_request") for c in cells], ".3f")
     rt = report.get("round_trips", {})
     if rt:
         row("Redis round trips per decision", [rt.get(n, {}).get("round_trips") for n in names],
