@@ -1,8 +1,10 @@
 """Workers on a socket each (app/workers.py): connections opened at once spread over the workers
-evenly, and a killed worker's replacement serves on its socket."""
+evenly, a killed worker's replacement serves on its socket, and ``nbo serve --workers 2`` serves
+and stops that way."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -13,10 +15,12 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.cli import SERVER_OPTIONS
 from feature_store.server import free_port
+from tests.services import Service, process_env, start_nbo
 
 ROOT = Path(__file__).resolve().parents[2]
 CONNECTIONS = 200
@@ -95,3 +99,40 @@ def test_connections_opened_at_once_spread_evenly_and_a_dead_workers_socket_is_s
         assert time.monotonic() < deadline, f"no replacement on the dead worker's socket: {after}"
         time.sleep(0.5)
     assert min(after.values()) >= 70, after
+
+
+def test_nbo_serve_with_two_workers_answers_on_every_connection_and_stops_on_sigterm(
+    service: Service, tmp_path: Path
+) -> None:
+    port = free_port()
+    env = process_env(service, tmp_path / "data")
+    log = tmp_path / "serve.log"
+    process = start_nbo(env, log, "serve", "--workers", "2", "--no-learner", "--port", str(port))
+    url = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {service.admin_key}"}
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        # a fresh connection each: they land on both workers' sockets
+        statuses = []
+        for n in range(40):
+            with httpx.Client(base_url=url, headers=auth, timeout=30) as client:
+                answer = client.post(
+                    "/v1/decisions", json={"customer_id": f"W{n}", "channel": "web"}
+                )
+                statuses.append(answer.status_code)
+        assert statuses == [200] * 40
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            assert process.wait(timeout=30) == 0, log.read_text()
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
