@@ -72,45 +72,40 @@ def balanced_sockets(config: Config, count: int) -> list[socket.socket]:
 
 
 class OneSocketEach(Multiprocess):
-    """uvicorn's supervisor, each worker on the socket of its own slot (see the module)."""
+    """uvicorn's supervisor, the worker of slot ``n`` on ``sockets[n]`` (see the module)."""
 
     def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
         super().__init__(config, sockets)
         self.processes_num = len(sockets)
-        self._socket_of: dict[int, socket.socket] = {}
-        """id of a Process -> the socket it serves."""
 
-    def _start(self, sock: socket.socket) -> Process:
-        process = Process(self.config, [sock])
-        self._socket_of[id(process)] = sock
+    def _start(self, slot: int) -> Process:
+        process = Process(self.config, [self.sockets[slot]])
         process.start()
         return process
 
     def init_processes(self) -> None:
-        for sock in self.sockets:
-            self.processes.append(self._start(sock))
+        self.processes = [self._start(slot) for slot in range(self.processes_num)]
 
     def restart_all(self) -> None:
         """Each worker replaced by one on its socket, ready before the old one is retired."""
-        for idx, old in enumerate(self.processes):
+        for slot, old in enumerate(self.processes):
             if self.should_exit.is_set():
                 return
-            new = self._start(self._socket_of[id(old)])
+            new = self._start(slot)
             if not new.wait_until_ready(self.config.timeout_worker_healthcheck, self.should_exit):
                 new.kill()
                 new.join()
                 return
             old.terminate()
             old.join()
-            self.processes[idx] = new
-            self._socket_of.pop(id(old), None)
+            self.processes[slot] = new
 
     def keep_subprocess_alive(self) -> None:
         """A dead or hung worker is replaced by one on its socket (as uvicorn does, with the
         same shared socket); a worker that failed to start stops the service."""
         if self.should_exit.is_set():
             return
-        for idx, process in enumerate(self.processes):
+        for slot, process in enumerate(self.processes):
             if process.is_alive(timeout=self.config.timeout_worker_healthcheck):
                 continue
             process.kill()
@@ -120,5 +115,4 @@ class OneSocketEach(Multiprocess):
                 return
             if self.should_exit.is_set():
                 return
-            sock = self._socket_of.pop(id(process))
-            self.processes[idx] = self._start(sock)
+            self.processes[slot] = self._start(slot)

@@ -27,7 +27,8 @@ CONNECTIONS = 200
 
 
 @pytest.fixture
-def two_workers() -> Iterator[int]:
+def two_workers() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """The port, and the supervisor's process."""
     port = free_port()
     options = {**SERVER_OPTIONS, "timeout_worker_healthcheck": 5}
     code = (
@@ -43,7 +44,7 @@ def two_workers() -> Iterator[int]:
             assert process.poll() is None, "the server exited"
             assert time.monotonic() < deadline, "two workers did not come up"
             time.sleep(0.3)
-        yield port
+        yield port, process
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -80,25 +81,37 @@ def _pids_answering(port: int, count: int) -> list[int]:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balances on Linux")
-def test_connections_opened_at_once_spread_evenly_and_a_dead_workers_socket_is_served_again(
-    two_workers: int,
+def test_connections_spread_evenly_and_replaced_workers_serve_on_the_same_sockets(
+    two_workers: tuple[int, subprocess.Popen[bytes]],
 ) -> None:
-    per_worker = Counter(_pids_answering(two_workers, CONNECTIONS))
+    port, supervisor = two_workers
+    per_worker = Counter(_pids_answering(port, CONNECTIONS))
     assert len(per_worker) == 2
     # binomial(200, 1/2): fewer than 70 on one side is about 3 in 100,000; one shared socket
     # split such bursts 27/73 and worse
     assert min(per_worker.values()) >= 70, per_worker
 
+    # a worker killed: its replacement serves on its socket
     killed = per_worker.most_common(1)[0][0]
     os.kill(killed, signal.SIGKILL)
+    after = _until_new_workers(port, {killed})
+    assert min(after.values()) >= 70, after
+
+    # SIGHUP: uvicorn's rolling restart, every worker replaced on its own socket
+    supervisor.send_signal(signal.SIGHUP)
+    restarted = _until_new_workers(port, set(after))
+    assert min(restarted.values()) >= 70, restarted
+
+
+def _until_new_workers(port: int, gone: set[int]) -> Counter[int]:
+    """Who answers, once two workers answer and none of ``gone`` does."""
     deadline = time.monotonic() + 60
     while True:
-        after = Counter(_pids_answering(two_workers, CONNECTIONS))
-        if len(after) == 2 and killed not in after:
-            break
-        assert time.monotonic() < deadline, f"no replacement on the dead worker's socket: {after}"
+        answering = Counter(_pids_answering(port, CONNECTIONS))
+        if len(answering) == 2 and not gone & set(answering):
+            return answering
+        assert time.monotonic() < deadline, f"still {answering}, waiting for new workers"
         time.sleep(0.5)
-    assert min(after.values()) >= 70, after
 
 
 def test_nbo_serve_with_two_workers_answers_on_every_connection_and_stops_on_sigterm(
