@@ -145,13 +145,17 @@ async def _run_until_signal(
 ) -> int:
     """Open the runtime, run ``work`` until SIGTERM or SIGINT, close the runtime."""
     from .blas import limit_blas_threads
+    from .collector import settle_heap, tune_collector
     from .memory import limit_malloc_arenas
     from .runtime import Runtime
 
     limit_malloc_arenas(settings.malloc_arenas)
     limit_blas_threads(settings.blas_threads)
+    tune_collector(settings.gc_young)
 
     runtime = await Runtime.open(settings)
+    if settings.gc_freeze:
+        settle_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -16,6 +16,7 @@ from decisioning import InvalidInput
 
 from .auth import SessionSigner, install_log_redaction
 from .blas import limit_blas_threads
+from .collector import settle_heap, tune_collector
 from .deps import AuthDep
 from .errors import ERROR_RESPONSES, install_error_handlers
 from .limits import LimitsMiddleware
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         install_log_redaction(settings.effective_admin_key())
+        tune_collector(settings.gc_young)
         runtime = await Runtime.open(settings)
         runtime.keyring.ttl_s = settings.auth_cache_s
         runtime.keyring.stale_s = settings.auth_stale_s
@@ -119,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         runtime.start_background(learner=settings.embedded_learner)
         app.state.runtime = runtime
+        if settings.gc_freeze:
+            settle_heap()  # what startup built lives as long as the worker
         try:
             yield
         finally:

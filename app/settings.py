@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     configured (2.6% of a worker's CPU at full load, ``bench/load.py``'s profile)."""
     blas_threads: int = Field(default=1, ge=0)
     """Threads of numpy's BLAS per process (``app/blas.py``); 0 keeps the library's default."""
+    gc_young: int = Field(default=20_000, ge=0)
+    """Allocations between two young garbage collections (``app/collector.py``); 0 keeps
+    Python's 700."""
+    gc_freeze: bool = True
+    """Freeze the heap left after startup out of every later garbage collection."""
     malloc_trim_s: float = Field(default=30.0, ge=0)
     """How often free heap pages are handed back to the system (glibc); 0: never."""
     learner_stall_s: float = Field(default=60.0, gt=0)

@@ -105,6 +105,8 @@ def run_service(
 ) -> Iterator[Service]:
     prefix = f"t{uuid.uuid4().hex[:10]}"
     admin_key = f"admin-{uuid.uuid4().hex}"
+    # the collector of the test process stays Python's (app/collector.py sets a server's)
+    overrides = {"gc_freeze": False, "gc_young": 0} | overrides
     settings = Settings(
         redis_url=redis_url,
         database_url=database_url,
