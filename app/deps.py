@@ -95,6 +95,16 @@ async def session_of(keyring: KeyRing, signer: SessionSigner, cookie: str) -> Se
     return session if identity is not None and identity.role == session.role else None
 
 
+_BACKGROUND: set[asyncio.Task[None]] = set()
+"""Refreshes under way (the event loop keeps only weak references to tasks)."""
+
+
+def _in_background(work: Coroutine[Any, Any, None]) -> None:
+    task = asyncio.get_running_loop().create_task(work)
+    _BACKGROUND.add(task)
+    task.add_done_callback(_BACKGROUND.discard)
+
+
 async def authenticate(
     request: Request,
     signer: SessionsDep,
@@ -104,9 +114,12 @@ async def authenticate(
     """Who is calling: a Bearer key, else a session cookie (with its CSRF token when unsafe)."""
     runtime: Runtime = request.app.state.runtime
     if credentials is not None and credentials.credentials:
-        known, identity = runtime.keyring.identify_from_cache(credentials.credentials)
+        keyring, key = runtime.keyring, credentials.credentials
+        known, identity = keyring.identify_from_cache(key)
         if not known:
-            identity = await asyncio.to_thread(runtime.keyring.identify, credentials.credentials)
+            identity = await asyncio.to_thread(keyring.identify, key)
+        elif keyring.claim_refresh(key):
+            _in_background(asyncio.to_thread(keyring.refresh, key))
         if identity is None:
             raise _unauthorized("unknown or revoked API key")
         return identity
