@@ -899,7 +899,8 @@ async def main() -> None:  # noqa: C901 - one linear script, in phases
                               f"{result['p99.9_ms']:.2f} ms, achieved "
                               f"{result['decisions_per_s']:,.0f}/s, server CPU "
                               f"{result['cpu_ms_per_request']:.3f} ms/decision, learner CPU "
-                              f"{result['learner_cpu_cores']:.2f} cores", flush=True)  # fmt: skip
+                              f"{result['learner_cpu_cores']:.2f} cores, load generator CPU "
+                              f"{result['cpu_cores']:.2f} cores", flush=True)  # fmt: skip
 
                 # 3. profile under maximum load
                 if args.profile:
@@ -1003,6 +1004,7 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
         for q in ("p50", "p99", "p99.9"):
             row(f"  {q} ms", [c[f"{q}_ms"] for c in cells], ".2f")
         row("  server CPU ms per decision", [c.get("cpu_ms_per_request") for c in cells], ".3f")
+        row("  load generator CPU (cores)", [c.get("cpu_cores") for c in cells], ".2f")
     rt = report.get("round_trips", {})
     if rt:
         row("Redis round trips per decision", [rt.get(n, {}).get("round_trips") for n in names],

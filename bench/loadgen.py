@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import collections
 import random
+import resource
 import time
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -34,6 +35,18 @@ try:
     import uvloop
 except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
     uvloop = None  # type: ignore[assignment]
+
+
+_CPU_AT_START: list[float] = []
+
+
+def _cpu_seconds() -> float:
+    """This process's CPU seconds (user + system) since the first call."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    now = usage.ru_utime + usage.ru_stime
+    if not _CPU_AT_START:
+        _CPU_AT_START.append(now)
+    return now - _CPU_AT_START[0]
 
 
 class Connection:
@@ -311,6 +324,8 @@ class Run:
 
     async def main(self) -> dict[str, Any]:
         a = self.args
+        began = time.perf_counter()
+        _cpu_seconds()  # from here
         conns = [Connection(self.host, self.port, a.key) for _ in range(a.connections)]
         paced = OpenLoop(self, a.rate)
         if a.mode == "closed":
@@ -350,6 +365,8 @@ class Run:
             "outcome_statuses": {str(k): v for k, v in self.outcome_statuses.items()},
             "outcomes_per_s": self.outcomes / elapsed if elapsed > 0 else 0.0,
             "backlog_max": backlog_max,
+            # the generator's own CPU: on a small machine it shares the cores with the server
+            "cpu_cores": _cpu_seconds() / max(time.perf_counter() - began, 1e-9),
         }
         if lat.size:
             for q in (50, 90, 99, 99.9):
