@@ -5,7 +5,8 @@ revisions of the decision path (run it on each, same machine, a few times: the s
 5%). It reuses ``bench/load.py``'s data (seeded if absent: 100,000 customers, 100 offers), starts
 ``nbo serve --workers 1 --no-learner``, warms it for 3 s, then for each ``--connections`` runs
 ``wrk -t1 -c<n> -d<duration>s -s bench/wrk_decide.lua`` and prints decisions/s and the worker's
-CPU µs per decision (user + system, from /proc):
+CPU µs per decision (user + system, from /proc), and the Redis server's (from ``INFO cpu``; it
+includes whatever else uses that Redis meanwhile):
 
     .venv/bin/python bench/worker_cpu.py [--connections 1 8 32] [--duration 8] [--gc]
 
@@ -43,6 +44,14 @@ COLLECTORS = {
     "nbo": {},
 }
 """``--gc``: the worker with Python's own collector settings, then with nbo's defaults."""
+
+
+def redis_cpu_s(url: str) -> float:
+    """CPU seconds (user + system) the Redis server has used so far: its share of a decision."""
+    import redis
+
+    info = redis.Redis.from_url(url).info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def gc_pauses(directory: Path, pid: int) -> list[tuple[int, float]]:
@@ -84,20 +93,22 @@ async def measure(args: argparse.Namespace, data: argparse.Namespace, key: str,
         subprocess.run(warm, env=env, capture_output=True, check=True)
         tick = os.sysconf("SC_CLK_TCK")
         for connections in args.connections:
-            before = cpu_ticks(pid)
+            before, redis_before = cpu_ticks(pid), redis_cpu_s(args.redis_url)
             time.sleep(0.6)  # the probe writes every 0.5 s
             seen = len(gc_pauses(tmp, pid))
             command = ["wrk", "-t1", f"-c{connections}", f"-d{args.duration:g}s", "-s", script,
                        server.url]  # fmt: skip
             out = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
             used = (cpu_ticks(pid) - before) / tick
+            redis_used = redis_cpu_s(args.redis_url) - redis_before
             total = re.search(r"(\d+) requests in", out.stdout)
             rate = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
             if total is None or rate is None:
                 raise RuntimeError(f"wrk failed:\n{out.stdout}")
             requests = int(total.group(1))
             line = (f"{label}c={connections:<3d} {float(rate.group(1)):8,.0f} decisions/s  "
-                    f"{used * 1e6 / requests:6,.0f} CPU µs/decision")  # fmt: skip
+                    f"{used * 1e6 / requests:6,.0f} CPU µs/decision "
+                    f"(Redis {redis_used * 1e6 / requests:4,.0f})")  # fmt: skip
             if args.gc:
                 time.sleep(0.6)
                 line += "  " + describe_pauses(gc_pauses(tmp, pid)[seen:], requests)

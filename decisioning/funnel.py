@@ -262,13 +262,21 @@ class Decider:
         ranked: list[RankedOffer] = []
         control = False
         for _attempt in range(3):
-            ranked, control = await self._arbitrate(
+            ranked, offers_shown, control = await self._arbitrate(
                 request, context, snapshot, screen, encoded, chosen, eligible, known
             )
             if degraded:
                 break
             refused = await self._log(
-                decision_id, request, context, now, snapshot, ranked, control, eligible
+                decision_id,
+                request,
+                context,
+                now,
+                snapshot,
+                ranked,
+                offers_shown,
+                control,
+                eligible,
             )
             if refused is None:
                 break
@@ -434,15 +442,17 @@ class Decider:
         chosen: npt.NDArray[np.intp],
         eligible: list[Offer],
         known: bool,
-    ) -> tuple[list[RankedOffer], bool]:
-        """Score the eligible offers and let the policy choose (ties break by offer id).
+    ) -> tuple[list[RankedOffer], list[Offer], bool]:
+        """Score the eligible offers and let the policy choose (ties break by offer id): the
+        ranked offers, the catalogue's offers they are (for the log), and whether the choice
+        was the control group's.
 
         ``offers`` is ``screen`` encoded against ``snapshot``; ``chosen`` are the eligible
         offers' positions in ``screen``: weights and encoded offers are taken from
         per-catalogue arrays with them, not rebuilt offer by offer.
         """
         if not eligible or offers is None:
-            return [], False
+            return [], [], False
         # no experiments on a customer who is complaining: the best expected action, always
         explore = request.interaction not in self.contacts.sensitive_interactions
         weights_c = self._context_weights(screen, chosen, context, request.interaction)
@@ -473,11 +483,11 @@ class Decider:
                 mean, var = snapshot.score(context, offers.take(chosen))
             weights = screen.weights[chosen] * weights_c
             choice = self.policy.choose(mean, var, weights, limit=request.limit, explore=explore)
-        propensity = Snapshot.calibrated(mean, var)
+        picked = [pick.index for pick in choice.picks]
+        propensity = Snapshot.calibrated(mean[picked], var[picked]).tolist()
         ranked: list[RankedOffer] = []
-        for pick in choice.picks:
-            offer = eligible[pick.index]
-            p = float(propensity[pick.index])
+        offers_shown = [eligible[n] for n in picked]
+        for pick, p, offer in zip(choice.picks, propensity, offers_shown, strict=True):
             lever, c = offer.lever_for(request.channel), float(weights_c[pick.index])
             reasons = [
                 f"P={p:.4f} (model v{snapshot.version})",
@@ -506,7 +516,7 @@ class Decider:
                     reasons=reasons,
                 )
             )
-        return ranked, choice.control_group
+        return ranked, offers_shown, choice.control_group
 
     async def _log(
         self,
@@ -516,11 +526,14 @@ class Decider:
         now: datetime,
         snapshot: Snapshot,
         ranked: list[RankedOffer],
+        offers_shown: list[Offer],
         control: bool,
         eligible: list[Offer],
     ) -> str | None:
-        """Log the decision and reserve its contacts; the refusing limit, "" if Redis failed."""
-        by_id = {o.offer_id: o for o in eligible}
+        """Log the decision and reserve its contacts; the refusing limit, "" if Redis failed.
+
+        ``offers_shown`` are the catalogue's offers of ``ranked``, in its order."""
+        shown = list(zip(ranked, offers_shown, strict=True))
         at_ms = int(now.timestamp() * 1000)
         entry = DecisionEntry(
             decision_id=decision_id,
@@ -534,14 +547,14 @@ class Decider:
             shown=[
                 ShownOffer(
                     offer_id=r.offer_id,
-                    attributes=by_id[r.offer_id].example(),
+                    attributes=offer.example(),
                     probability=r.probability,
                     explored=r.explored,
-                    window_s=by_id[r.offer_id].outcome_window_s,
-                    default_outcome=by_id[r.offer_id].default_outcome,
+                    window_s=offer.outcome_window_s,
+                    default_outcome=offer.default_outcome,
                     propensity=r.propensity,
                 )
-                for r in ranked
+                for r, offer in shown
             ],
             # the uniform draw's candidates make control decisions an unbiased off-line test
             # bed for any policy (decisioning.off_policy)
@@ -558,12 +571,12 @@ class Decider:
         }
         caps = [
             (
-                r.offer_id,
-                by_id[r.offer_id].max_impressions or 0,
-                (by_id[r.offer_id].impression_window_s or 10 * 365 * 86400) * 1000,
+                offer.offer_id,
+                offer.max_impressions or 0,
+                (offer.impression_window_s or 10 * 365 * 86400) * 1000,
             )
-            for r in ranked
-            if by_id[r.offer_id].max_impressions
+            for offer in offers_shown
+            if offer.max_impressions
         ]
         # a decision that shows nothing contacts nobody: it must not use up the week's contact
         outbound = self.contacts.outbound_reservation(request.channel) if ranked else None
