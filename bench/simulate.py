@@ -67,11 +67,16 @@ Two modes::
 
 In service mode the script PUTs the offers (value 1.0, ``outcome_window_s`` from
 ``--outcome-window-s``, ``default_outcome`` "ignored") and the customers, then POSTs decisions
-and, after their delay, outcomes (accepted / declined), ``--concurrency`` requests at a time.
-Missing responses are by default never reported: the service's outcome window closes and it
-learns "ignored" itself (``--missing-as window``); ``--missing-as explicit`` reports "ignored"
-``--ignore-after`` decisions later instead. The oracle and random arms are computed from the truth
-on the same customers; the epsilon-greedy baseline runs in-process on the same stream.
+at ``--rate`` per second and, after their delay, outcomes (accepted / declined), at most
+``--concurrency`` requests at a time. Missing responses are by default never reported: the
+service's outcome window closes and it learns "ignored" itself (``--missing-as window``);
+``--missing-as explicit`` reports "ignored" ``--ignore-after`` decisions later instead. The window
+is in seconds and the in-process run's is in decisions, so the decisions are paced: at a fixed
+rate the window is ``--ignore-after`` decisions long in both modes (by default
+``--outcome-window-s`` is ``--ignore-after / --rate``, rounded; the summary says what the achieved
+rate made of it). Unpaced (``--rate 0``) the window in decisions would follow the machine's
+speed. The oracle and random arms are computed from the truth on the same customers; the
+epsilon-greedy baseline runs in-process on the same stream.
 """
 
 from __future__ import annotations
@@ -996,6 +1001,8 @@ async def run_service(
                 eps, i, pick, context, truth, stream, args
             )
             rec.eps_new[i] = pick == world.new_offer_index
+            if args.rate > 0:  # paced: the outcome window is a fixed number of decisions
+                await asyncio.sleep(t_run + i / args.rate - time.perf_counter())
             await queue.put(("decide", (i, ctx, truth)))
             while outcomes and outcomes[0].due <= i:
                 await queue.put(("report", heapq.heappop(outcomes)))
@@ -1013,7 +1020,8 @@ async def run_service(
         extra: dict[str, str] = {}
         lat = np.sort(np.asarray(stats.latencies)) * 1000
         extra["service"] = (
-            f"{stats.decisions:,} decisions in {elapsed:.1f} s ({stats.decisions / elapsed:.0f}/s "
+            f"{stats.decisions:,} decisions in {elapsed:.1f} s ({stats.decisions / elapsed:.0f}/s, "
+            f"paced at {args.rate:g}/s, "
             f"with {stats.outcomes:,} outcome reports, concurrency {args.concurrency}); decision "
             f"latency p50 {np.quantile(lat, 0.5):.1f} ms, p99 {np.quantile(lat, 0.99):.1f} ms"
         )
@@ -1023,9 +1031,11 @@ async def run_service(
             f"{stats.late} (learned as the default, not as reported), duplicates "
             f"{stats.duplicates}"
         )
+        achieved = stats.decisions / elapsed
         extra["missing responses"] = (
             "never reported: the service's outcome window "
-            f"({args.outcome_window_s} s) closes and it learns 'ignored'"
+            f"({args.outcome_window_s} s, {args.outcome_window_s * achieved:,.0f} decisions at "
+            f"the achieved rate; in-process: {args.ignore_after:,}) closes and it learns 'ignored'"
             if args.missing_as == "window"
             else f"reported as 'ignored' {args.ignore_after} decisions after the decision"
         )
@@ -1073,15 +1083,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--ignore-after",
         type=int,
         default=750,
-        help="in-process: decisions until a missing response is learned as 'ignored' (about "
-        "--outcome-window-s at the service's measured ~95 decisions/s)",
+        help="in-process: decisions until a missing response is learned as 'ignored' (service "
+        "mode: the default --outcome-window-s is this many decisions at --rate)",
     )
     p.add_argument(
         "--snapshot-every",
         type=int,
         default=100,
-        help="in-process: outcomes between snapshot exports (the service publishes one a second, "
-        "about 100 outcomes at its measured rate)",
+        help="in-process: outcomes between snapshot exports (the service publishes one a second: "
+        "at service mode's default --rate, about 200 outcomes)",
     )
     p.add_argument("--control-share", type=float, default=0.02, help="nbo's control group")
     p.add_argument("--floor", type=float, default=0.02, help="nbo's uniform exploration floor")
@@ -1160,7 +1170,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="unit: every offer is worth 1.0 (arbitration = propensity)",
     )
     p.add_argument("--concurrency", type=int, default=8, help="service: requests in flight")
-    p.add_argument("--outcome-window-s", type=int, default=8, help="service: offers' window")
+    p.add_argument(
+        "--rate",
+        type=float,
+        default=200.0,
+        help="service: decisions sent per second (0: as fast as --concurrency allows)",
+    )
+    p.add_argument(
+        "--outcome-window-s",
+        type=int,
+        default=None,
+        help="service: offers' window (default: --ignore-after decisions at --rate; 8 unpaced)",
+    )
     p.add_argument("--missing-as", choices=("window", "explicit"), default="window")
     p.add_argument(
         "--settle-s", type=float, default=2.0, help="service: wait after loading the catalogue"
@@ -1169,6 +1190,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.mode == "service" and not args.key:
         p.error("--mode service needs --key (the service's admin key)")
+    if args.outcome_window_s is None:
+        args.outcome_window_s = max(1, round(args.ignore_after / args.rate)) if args.rate > 0 else 8
     return args
 
 
