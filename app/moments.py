@@ -49,12 +49,20 @@ async def scan_dates(runtime: Runtime, now: datetime | None = None) -> int:
     now_ms = int(now.timestamp() * 1000)
     moments = moments_of(runtime)
     new = 0
-    async for page in scan_features(runtime.store.client, runtime.store.keys, DATE_FEATURES):
+    settings = runtime.settings
+    pages = scan_features(
+        runtime.store.client,
+        runtime.store.keys,
+        DATE_FEATURES,
+        page=settings.date_scan_page,
+        rate=settings.date_scan_rate or None,
+    )
+    async for page in pages:
         events = [
             event
             for customer_id, features in page
             for event in date_events(
-                customer_id, features, now, contract_days=runtime.settings.contract_end_days
+                customer_id, features, now, contract_days=settings.contract_end_days
             )
         ]
         if events:
