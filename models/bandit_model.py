@@ -164,7 +164,7 @@ attribute and id crosses of a context token) shared part would do. Tried in the 
 
 Third round (2026-12-07, ``bench/simulate.py --seed N``, in-process, seeds 1-3; after warm-up,
 then the drifted segments' first 2,000 decisions after the drift; defaults 0.735 / 0.734 / 0.748
-and 0.550 / 0.728 / 0.558): a shorter half-life, ``--half-life 10000``: 0.694 / 0.723 / 0.727,
+and 0.550 / 0.753 / 0.558): a shorter half-life, ``--half-life 10000``: 0.694 / 0.723 / 0.727,
 drift 0.512 / 0.726 / 0.577; ``--half-life 5000``: 0.662 / 0.682 / 0.703, drift 0.454 / 0.530 /
 0.613 (more exploration everywhere, no faster recovery). No own part (``--own-dims 0``): 0.715 /
 0.676 / 0.700, drift 0.607 / 0.408 / 0.581. Neither recovers the drift reliably; the defaults
