@@ -7,17 +7,18 @@ prefix and its own SQL schema (or SQLite file), so leftover state never decides 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import redis
@@ -57,6 +58,29 @@ def drop_prefix(redis_url: str, prefix: str) -> None:
             client.delete(*batch[start : start + 500])
     finally:
         client.close()
+
+
+T = TypeVar("T")
+
+
+def on_redis(redis_url: str, body: Callable[[Any, str], Awaitable[T]]) -> T:
+    """Runs ``body(client, prefix)`` on a fresh client of ``redis_url`` and a key prefix of its
+    own, then drops every key under that prefix."""
+    from feature_store import connect
+
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+
+    async def run() -> T:
+        client = connect(redis_url)
+        try:
+            return await body(client, prefix)
+        finally:
+            await client.aclose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        drop_prefix(redis_url, prefix)
 
 
 @dataclass

@@ -3,16 +3,14 @@ brute-force count over the raw events."""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
 from decisioning.aggregates import WINDOWS, aggregate_features
-from feature_store import CustomerEvent, Keys, RedisEvents, connect
-from tests.services import drop_prefix
+from feature_store import CustomerEvent, Keys, RedisEvents
+from tests.services import on_redis
 
 T = TypeVar("T")
 DAY = 86_400_000
@@ -20,19 +18,9 @@ NOW = 1_760_000_000_000  # a fixed clock: the event times say what "now" is
 
 
 def _with_events(redis_url: str, body: Callable[[RedisEvents], Awaitable[T]]) -> T:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-
-    async def run() -> T:
-        client = connect(redis_url)
-        try:
-            return await body(RedisEvents(client, Keys(prefix=prefix)))
-        finally:
-            await client.aclose()
-
-    try:
-        return asyncio.run(run())
-    finally:
-        drop_prefix(redis_url, prefix)
+    return on_redis(
+        redis_url, lambda client, prefix: body(RedisEvents(client, Keys(prefix=prefix)))
+    )
 
 
 def _expected(events: list[CustomerEvent], now_ms: int) -> dict[str, Any]:

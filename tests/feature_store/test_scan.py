@@ -3,45 +3,35 @@ only those holding a field asked for, and no faster than the rate it is given.""
 
 from __future__ import annotations
 
-import asyncio
 import time
-import uuid
 from typing import Any
 
 import orjson
 
-from feature_store import Keys, connect, scan_features
-from tests.services import drop_prefix
+from feature_store import Keys, scan_features
+from tests.services import on_redis
 
 
 def _scan(redis_url: str, customers: int, **options: Any) -> tuple[list[list[str]], float]:
     """Seeds ``customers`` (every third without a birthday), scans; the pages' ids, seconds."""
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    keys = Keys(prefix=prefix)
 
-    async def run() -> tuple[list[list[str]], float]:
-        client = connect(redis_url)
-        try:
-            async with client.pipeline(transaction=False) as pipe:
-                for n in range(customers):
-                    fields = {"segment": orjson.dumps("youth")}
-                    if n % 3:
-                        fields["birthday"] = orjson.dumps("1990-05-17")
-                    pipe.hset(keys.features(f"C{n}"), mapping=fields)
-                await pipe.execute()
-            started = time.monotonic()
-            pages = [
-                [customer for customer, found in page if found == {"birthday": "1990-05-17"}]
-                async for page in scan_features(client, keys, ("birthday",), **options)
-            ]
-            return pages, time.monotonic() - started
-        finally:
-            await client.aclose()
+    async def run(client: Any, prefix: str) -> tuple[list[list[str]], float]:
+        keys = Keys(prefix=prefix)
+        async with client.pipeline(transaction=False) as pipe:
+            for n in range(customers):
+                fields = {"segment": orjson.dumps("youth")}
+                if n % 3:
+                    fields["birthday"] = orjson.dumps("1990-05-17")
+                pipe.hset(keys.features(f"C{n}"), mapping=fields)
+            await pipe.execute()
+        started = time.monotonic()
+        pages = [
+            [customer for customer, found in page if found == {"birthday": "1990-05-17"}]
+            async for page in scan_features(client, keys, ("birthday",), **options)
+        ]
+        return pages, time.monotonic() - started
 
-    try:
-        return asyncio.run(run())
-    finally:
-        drop_prefix(redis_url, prefix)
+    return on_redis(redis_url, run)
 
 
 def test_every_customer_holding_a_field_is_read_once(redis_url: str) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -18,29 +17,15 @@ from feature_store import (
     StoreTimeout,
     StoreUnavailable,
     Wire,
-    connect,
 )
 from feature_store.errors import map_redis_errors
-from tests.services import drop_prefix
+from tests.services import on_redis
 
 T = TypeVar("T")
 ECHO = "return {KEYS[1], ARGV[1], redis.call('HGETALL', KEYS[1])}"
 
 
-def _run(redis_url: str, body: Callable[[Any, str], Awaitable[T]]) -> T:
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-
-    async def run() -> T:
-        client = connect(redis_url)
-        try:
-            return await body(client, prefix)
-        finally:
-            await client.aclose()
-
-    try:
-        return asyncio.run(run())
-    finally:
-        drop_prefix(redis_url, prefix)
+_run = on_redis
 
 
 def _wire(client: Any) -> Wire:
