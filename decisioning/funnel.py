@@ -533,7 +533,6 @@ class Decider:
         """Log the decision and reserve its contacts; the refusing limit, "" if Redis failed.
 
         ``offers_shown`` are the catalogue's offers of ``ranked``, in its order."""
-        shown = list(zip(ranked, offers_shown, strict=True))
         at_ms = int(now.timestamp() * 1000)
         entry = DecisionEntry(
             decision_id=decision_id,
@@ -554,7 +553,7 @@ class Decider:
                     default_outcome=offer.default_outcome,
                     propensity=r.propensity,
                 )
-                for r, offer in shown
+                for r, offer in zip(ranked, offers_shown, strict=True)
             ],
             # the uniform draw's candidates make control decisions an unbiased off-line test
             # bed for any policy (decisioning.off_policy)
