@@ -70,6 +70,26 @@ class InteractionFilter:
         return out
 
 
+_ARCHIVE_LOCK = 0x6E626F_617263
+"""PostgreSQL advisory lock key ("nbo" "arc") taken by archive writes and erasures."""
+
+
+def lock_archive(conn: Connection) -> None:
+    """Hold the archive's write lock until this transaction ends.
+
+    An archiver's batch checks the erasures and then inserts: an erasure committed between the
+    two found none of the batch's rows to delete (PostgreSQL: they were not committed yet;
+    SQLite: the check ran before the write transaction began), and the rows of an erased
+    customer were archived after all (seen once in CI under load). Writes and erasures of the
+    archive now run one at a time: PostgreSQL by a transaction-scoped advisory lock, SQLite by
+    starting the transaction with its write lock (``BEGIN IMMEDIATE``).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(select(func.pg_advisory_xact_lock(_ARCHIVE_LOCK)))
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 class SqlArchive:
     """Reads and writes the archive tables (synchronous SQLAlchemy; call from a thread)."""
 
@@ -97,6 +117,7 @@ class SqlArchive:
     def store_history(self, lines: Sequence[HistoryLine]) -> int:
         """Insert history lines (a line seen before is skipped); returns the number kept."""
         with self.engine.begin() as conn:
+            lock_archive(conn)
             erased = self._erased(conn, {line.customer_id for line in lines})
             rows = [
                 {
@@ -118,6 +139,7 @@ class SqlArchive:
     def store_interactions(self, records: Sequence[InteractionRecord]) -> int:
         """Insert joined outcomes (one seen before is skipped); returns the number kept."""
         with self.engine.begin() as conn:
+            lock_archive(conn)
             erased = self._erased(conn, {r.customer_id for r in records})
             rows = [
                 {
@@ -201,6 +223,7 @@ class SqlArchive:
     def erase(self, customer_id: str, erased_ms: int) -> int:
         """Delete the customer's archived rows and remember the erasure; returns rows removed."""
         with self.engine.begin() as conn:
+            lock_archive(conn)
             removed = conn.execute(
                 delete(customer_history).where(customer_history.c.customer_id == customer_id)
             ).rowcount
