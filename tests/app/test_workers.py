@@ -55,14 +55,13 @@ def two_workers() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
 
 
 def _pids_answering(port: int, count: int) -> list[int]:
-    """Open ``count`` connections at once, then ask on each which worker holds it."""
+    """Open ``count`` connections at once, then ask on each which worker holds it; none when a
+    connection is refused, reset or closed (a worker going away closes those it had accepted
+    and not yet read: expected while workers are replaced, and the callers ask again)."""
     sockets = []
     try:
         for _ in range(count):
-            try:
-                sockets.append(socket.create_connection(("127.0.0.1", port), timeout=10))
-            except OSError:
-                return []
+            sockets.append(socket.create_connection(("127.0.0.1", port), timeout=10))
         for sock in sockets:
             sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         pids = []
@@ -75,6 +74,8 @@ def _pids_answering(port: int, count: int) -> list[int]:
                 answer += chunk
             pids.append(int(answer.split(b"\r\n\r\n", 1)[1]))
         return pids
+    except OSError:
+        return []
     finally:
         for sock in sockets:
             sock.close()
