@@ -294,7 +294,7 @@ class LearnerArm:
         else:
             mean, var = self.snapshot.score(context, om)
         weights = np.maximum(truth.values[truth.eligible], 0.01)
-        choice = self.policy.choose(mean, var, weights, limit=1, factor=factor)
+        choice = self.policy.choose(mean, om.exploring(var), weights, limit=1, factor=factor)
         greedy = Snapshot.calibrated(mean, var) * weights
         self.last_greedy = int(truth.eligible[int(np.argmax(greedy))])
         return int(truth.eligible[choice.picks[0].index])
@@ -367,6 +367,12 @@ def model_kwargs(text: str) -> dict[str, Any]:
     return out
 
 
+def nbo_policy_seed(args: argparse.Namespace) -> int:
+    """The seed of nbo's Thompson draws in-process: ``--policy-seed`` varies them alone (the
+    service's draws are not seeded, so its runs of one world differ by them)."""
+    return int(args.seed + 11 if args.policy_seed is None else args.policy_seed)
+
+
 def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
     nbo = None
     if args.mode == "inprocess":
@@ -379,7 +385,9 @@ def make_arms(args: argparse.Namespace) -> tuple[LearnerArm | None, LearnerArm]:
                 learning_rate=args.learning_rate,
                 **model_kwargs(args.model_kw),
             ),
-            ThompsonPolicy(seed=args.seed + 11, control_share=args.control_share, floor=args.floor),
+            ThompsonPolicy(
+                seed=nbo_policy_seed(args), control_share=args.control_share, floor=args.floor
+            ),
             args.snapshot_every,
             joint=args.sampling == "joint",
         )
@@ -1064,6 +1072,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--key", default=None, help="admin API key (service mode)")
     p.add_argument("--decisions", type=int, default=30000)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--policy-seed",
+        type=int,
+        default=None,
+        help="in-process: seed of nbo's Thompson draws alone (default: --seed + 11)",
+    )
     p.add_argument("--window", type=int, default=1000)
     p.add_argument("--warmup", type=int, default=3000)
     p.add_argument("--new-offer-at", type=int, default=10000)
@@ -1222,7 +1236,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = Record(args.decisions, len(world.offers) + 1)
     print(
         f"# nbo learning simulation, mode {args.mode}; seeds: world {world_seed}, stream "
-        f"{stream_seed}, nbo policy {args.seed + 11}, eps-greedy policy {args.seed + 13}"
+        f"{stream_seed}, nbo policy {nbo_policy_seed(args)}, eps-greedy policy {args.seed + 13}"
     )
     print(
         f"# truth: {len(world.offers)} offers, {len(world.customer_features):,} customers, "
@@ -1244,7 +1258,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = asyncio.run(run_service(world, stream, rec, args))
     extra["seeds"] = (
         f"--seed {args.seed}: world {world_seed}, stream {stream_seed}, nbo policy "
-        f"{args.seed + 11}, eps-greedy policy {args.seed + 13}"
+        f"{nbo_policy_seed(args)}, eps-greedy policy {args.seed + 13}"
     )
     extra["elapsed"] = f"{time.perf_counter() - started:.1f} s"
     summary(world, rec, args, extra)

@@ -95,7 +95,7 @@ class ArbitrationBatch:
                     mean, var = first.snapshot.score_batch(contexts, first.offers)
                 choices = first.policy.choose_batch(
                     mean,
-                    var,
+                    first.offers.exploring(var),  # a newcomer's novelty: exploring only
                     np.stack([w.weights for w in group]),
                     np.stack([w.eligible for w in group]),
                 )

@@ -478,11 +478,17 @@ class Decider:
             if 2 * len(chosen) >= len(offers):
                 # most offers are eligible: score them all, keep the eligible (no sub-matrix copy)
                 mean, var = snapshot.score(context, offers)
+                draw_var = offers.exploring(var)[chosen]
                 mean, var = mean[chosen], var[chosen]
             else:
-                mean, var = snapshot.score(context, offers.take(chosen))
+                taken = offers.take(chosen)
+                mean, var = snapshot.score(context, taken)
+                draw_var = taken.exploring(var)
             weights = screen.weights[chosen] * weights_c
-            choice = self.policy.choose(mean, var, weights, limit=request.limit, explore=explore)
+            # a newcomer's novelty widens the draws; ranked without exploring, it would damp
+            choice = self.policy.choose(
+                mean, draw_var if explore else var, weights, limit=request.limit, explore=explore
+            )
         picked = [pick.index for pick in choice.picks]
         propensity = Snapshot.calibrated(mean[picked], var[picked]).tolist()
         ranked: list[RankedOffer] = []

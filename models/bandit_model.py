@@ -241,6 +241,13 @@ class BanditModel:
         Outcomes after which old evidence counts half (``None``: never forget).
     scale_numeric
         Divide each numeric token by its running RMS, so it has a one-hot token's unit scale.
+    novelty_variance
+        Extra variance of the logit Thompson sampling draws for an offer that arrives in an
+        established model, fading over ``novelty_outcomes`` outcomes (see
+        :meth:`models.Snapshot.novelty`); 0 turns it off. Exploration only: the propensities
+        shown and calibrated do not include it.
+    novelty_outcomes
+        Outcomes learned over which an offer's novelty fades by a factor e.
     seed
         Kept for a uniform API; the model itself is deterministic.
 
@@ -268,6 +275,8 @@ class BanditModel:
         own_prior_variance: float = 0.1,
         half_life: float | None = 20000.0,
         scale_numeric: bool = False,
+        novelty_variance: float = 1.0,
+        novelty_outcomes: float = 1000.0,
         seed: int = 0,
     ) -> None:
         self.learning_rate = learning_rate
@@ -280,6 +289,8 @@ class BanditModel:
         self.own_prior_variance = own_prior_variance
         self.half_life = half_life
         self.scale_numeric = scale_numeric
+        self.novelty_variance = novelty_variance
+        self.novelty_outcomes = novelty_outcomes
         self.seed = seed
         self._intercept = _logit(prior_rate)
         self._rows: dict[str, int] = {BIAS: 0}
@@ -293,6 +304,8 @@ class BanditModel:
         self._offer_tokens = OfferTokenCache()
         self._n_learned = 0
         self._own_ids: dict[str, int] = {}
+        self._births: dict[str, int] = {}
+        """Offer id -> outcomes learned before its first one (see :meth:`Snapshot.novelty`)."""
         dims = max(own_dims, 0)
         self._set_own(np.zeros((0, dims)), np.zeros((0, dims, dims)))
         self._since_decay = 0
@@ -359,6 +372,9 @@ class BanditModel:
             "_numeric": np.zeros(rows, dtype=bool),
             "_sq_sum": np.zeros(rows),
             "_sq_n": np.zeros(rows),
+            "_births": {},
+            "novelty_variance": 0.0,
+            "novelty_outcomes": 1000.0,
         }
         state = {k: v for k, v in state.items() if k not in self._CACHES}
         self.__dict__.update(defaults | state)
@@ -679,6 +695,11 @@ class BanditModel:
             self._own_slot(str(offer["id"])) if use_own and "id" in offer else -1
             for offer in offers
         ]
+        births = self._births
+        for t, offer in enumerate(offers):
+            offer_id = offer.get("id")
+            if offer_id is not None and str(offer_id) not in births:
+                births[str(offer_id)] = self._n_learned + t
         dims = self.own_dims
         if use_own:  # each context over the own dims, dense
             x_own = np.zeros((n, dims))
@@ -812,6 +833,8 @@ class BanditModel:
             own_prior_variance=self.own_prior_variance,
             half_life=self.half_life,
             scale_numeric=self.scale_numeric,
+            novelty_variance=self.novelty_variance,
+            novelty_outcomes=self.novelty_outcomes,
             seed=self.seed,
         )
 
@@ -840,4 +863,7 @@ class BanditModel:
             own_dims=self.own_dims,
             own_prior_variance=self.own_prior_variance,
             row_scale=self._row_scale(rows),
+            births=dict(self._births),
+            novelty_variance=self.novelty_variance,
+            novelty_outcomes=self.novelty_outcomes,
         )

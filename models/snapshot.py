@@ -48,6 +48,9 @@ class OfferMatrix:
     """(n_offers,) squared norm of each offer's tokens that the snapshot has never seen."""
     own: npt.NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=np.intp))
     """(n_offers,) each offer's own model in the snapshot, -1 for none (never learned)."""
+    novelty: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """(n_offers,) variance added to each offer's logit when exploring, not when estimating
+    (:meth:`Snapshot.novelty`); empty: none."""
     # derived once per matrix (the funnel keeps a channel's matrix per snapshot): every score
     # needs them
     values_sq: FloatArray = field(init=False, repr=False, compare=False)
@@ -90,7 +93,16 @@ class OfferMatrix:
             values=self.values[idx],
             unknown_sq=self.unknown_sq[idx],
             own=self.own[idx],
+            novelty=self.novelty[idx] if len(self.novelty) else self.novelty,
         )
+
+    def exploring(self, var: FloatArray) -> FloatArray:
+        """The variances Thompson sampling draws from: the model's, plus the offers' novelty
+        (``var`` is (offers,) or (decisions, offers))."""
+        if not len(self.novelty):
+            return var
+        result: FloatArray = var + self.novelty
+        return result
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -119,6 +131,12 @@ class Snapshot:
     row_scale: FloatArray = field(default_factory=lambda: np.zeros(0))
     """(context tokens,) factor on each token's value before normalising (numerics: 1 / their
     running RMS); empty: all 1."""
+    births: Mapping[str, int] = field(default_factory=dict)
+    """Offer id -> outcomes the model had learned before its first outcome."""
+    novelty_variance: float = 0.0
+    """Exploration variance of an offer that arrives in an established model (0: none)."""
+    novelty_outcomes: float = 1000.0
+    """Outcomes over which an offer's novelty fades (by a factor e)."""
     own_packed: FloatArray = field(init=False, repr=False, compare=False)
     """(offers, dims (dims + 1) / 2) each own covariance's upper triangle, off-diagonal terms
     doubled: ``x' S_o x`` is it dotted with the same triangle of ``outer(x, x)``. Half the
@@ -201,7 +219,41 @@ class Snapshot:
                     unknown[n] += value * value
                 else:
                     values[n, col] = value
-        return OfferMatrix(offer_ids=tuple(ids), values=values, unknown_sq=unknown, own=own)
+        return OfferMatrix(
+            offer_ids=tuple(ids),
+            values=values,
+            unknown_sq=unknown,
+            own=own,
+            novelty=self.novelty(ids) if self.novelty_variance > 0 else np.zeros(0),
+        )
+
+    def novelty(self, offer_ids: Sequence[str]) -> FloatArray:
+        """Each offer's extra exploration variance: ``novelty_variance`` times how established
+        the model was when the offer arrived (``1 - exp(-birth / tau)``) times how little time
+        it has had since (``exp(-age / tau)``), ages and births counted in outcomes learned
+        (``tau`` = ``novelty_outcomes``); an offer not learned yet is arriving now.
+
+        Why. A new offer starts from what its attributes predict, with the uncertainty of its
+        own terms at their prior. When the attributes predict it badly for a segment it is in
+        fact best for, Thompson sampling tries it there about as often as its posterior says it
+        could win: measured on ``bench/simulate.py`` (seed 1, four seeds of the draws), in one
+        run of four its mean for that segment sat 1.8 logits under the best offer's with a
+        standard deviation of 0.95, it was shown 7 times in 5,000 of the segment's decisions,
+        and it reached half of the segment only 12,103 decisions after it arrived. The posterior
+        is right about the attributes and overconfident about a newcomer's own appeal, which
+        one static prior cannot fix without slowing the start (every offer is new then: see
+        :class:`models.BanditModel`). So the boost is for newcomers only: at a cold start
+        (birth 0) there is none, and it fades as the model goes on learning, whether the offer
+        is shown or not, so an offer rarely shown because it is poor is not kept on trial.
+        """
+        n = float(self.n_learned)
+        tau = self.novelty_outcomes
+        birth = np.array([self.births.get(i, n) for i in offer_ids], dtype=np.float64)
+        age = n - birth
+        result: FloatArray = (
+            self.novelty_variance * np.exp(-age / tau) * (1.0 - np.exp(-birth / tau))
+        )
+        return result
 
     def score(
         self, context: Mapping[str, Any], offers: OfferMatrix
@@ -408,6 +460,9 @@ class Snapshot:
             "own_ids": sorted(self.own_index, key=self.own_index.__getitem__),
             "own_dims": self.own_dims,
             "own_prior_variance": self.own_prior_variance,
+            "births": dict(self.births),
+            "novelty_variance": self.novelty_variance,
+            "novelty_outcomes": self.novelty_outcomes,
         }
         buf = io.BytesIO()
         np.savez(
@@ -453,4 +508,7 @@ class Snapshot:
             own_dims=int(meta.get("own_dims", 0)),
             own_prior_variance=float(meta.get("own_prior_variance", 0.0)),
             row_scale=row_scale,
+            births={str(k): int(v) for k, v in (meta.get("births") or {}).items()},
+            novelty_variance=float(meta.get("novelty_variance", 0.0)),
+            novelty_outcomes=float(meta.get("novelty_outcomes", 1000.0)),
         )
