@@ -170,6 +170,26 @@ drift 0.512 / 0.726 / 0.577; ``--half-life 5000``: 0.662 / 0.682 / 0.703, drift 
 0.676 / 0.700, drift 0.607 / 0.408 / 0.581. Neither recovers the drift reliably; the defaults
 stay.
 
+Fourth round (2026-12-07, third session): newcomers. ``bench/simulate.py --policy-seed N``
+varies nbo's Thompson draws alone (world and stream fixed), as the service's unseeded draws do:
+over four draw seeds of seed 1 the new offer reached half of its segment after 1,144, 1,361,
+12,103 and 1,416 decisions. In the slow run its attributes put it 1.8 logits under the segment's
+best offer with a standard deviation of 0.95; it was shown 7 times in 5,000 of the segment's
+decisions (the run that found it: 49 times in its first 200, 15 accepted). Hence the novelty
+variance (:meth:`models.Snapshot.novelty`), measured over four draw seeds of each of seeds 1-3
+(A) and one of each of world B's, nbo / oracle after warm-up, then the new offer's decisions to
+half of its segment:
+
+- none (before): A 0.706 / 0.721 / 0.702 (mean of four per seed), B 0.505 / 0.581 / 0.528; the
+  new offer 624 to 12,103 (A, one over 3,000), B 3,069 / 3,087 / 937.
+- ``novelty_variance`` 1 fading over 1,000 outcomes (the default): A 0.719 / 0.716 / 0.691, B
+  0.540 / 0.576 / 0.536; the new offer 651 to 2,317 (A, all twelve within 3,000), B 1,617 /
+  2,837 / 911; its share of its segment in its first 3,000 decisions at least 38% (before: 1%).
+- the same fading over 3,000 outcomes: A 0.717 / 0.714 / 0.674 (longer trials cost seed 3).
+- a boost by impressions instead of age (``n0 / (n0 + shown)``, n0 50): seed 1 0.633 and 0.624,
+  since an offer rarely shown because it is poor stays "new" for ever; with no cold-start
+  factor (boosting the first catalogue too): 0.702 and 0.682 against 0.719 and 0.702.
+
 Forgetting. Acceptance drifts (tastes, seasons, competitors' offers), so evidence is discounted
 with a half-life counted in outcomes (``half_life``): every precision decays towards the prior
 (the own covariances are inflated, then capped at the prior by a diagonal rescaling, which keeps
