@@ -491,9 +491,13 @@ class Decider:
             )
         picked = [pick.index for pick in choice.picks]
         propensity = Snapshot.calibrated(mean[picked], var[picked]).tolist()
+        novelties = (
+            offers.novelty[chosen[picked]].tolist() if len(offers.novelty) else [0.0] * len(picked)
+        )
         ranked: list[RankedOffer] = []
         offers_shown = [eligible[n] for n in picked]
-        for pick, p, offer in zip(choice.picks, propensity, offers_shown, strict=True):
+        shown = zip(choice.picks, propensity, offers_shown, novelties, strict=True)
+        for pick, p, offer, novelty in shown:
             lever, c = offer.lever_for(request.channel), float(weights_c[pick.index])
             reasons = [
                 f"P={p:.4f} (model v{snapshot.version})",
@@ -507,6 +511,10 @@ class Decider:
                 reasons.append("control group: chosen uniformly at random")
             elif pick.explored:
                 reasons.append("explored: chosen to learn, not the current best guess")
+            if explore and novelty >= 0.01:
+                reasons.append(
+                    f"new offer: drawn with extra variance {novelty:.2f} while the model learns it"
+                )
             if not known:
                 reasons.append("unknown customer: decided from the request context only")
             ranked.append(
