@@ -752,6 +752,11 @@ async def hot_loads(
         stop.set()
         await task
     timeline = result.pop("timeline")
+    # every answer's (seconds since start, latency ms, model version), to see how the slow ones
+    # fall in time: spread (a queue) or together (a stall)
+    keep = ROOT / "bench" / "out"
+    keep.mkdir(exist_ok=True)
+    (keep / "hotload-timeline.json").write_bytes(orjson.dumps(timeline))
     first_seen: dict[int, float] = {}
     for t, _ms, v in timeline:
         if v in published and v not in first_seen:

@@ -382,6 +382,8 @@ class Run:
         if a.timeline:
             result["timeline"] = [[round(t - start, 6), round(d * 1e3, 4), v]
                                   for t, d, v in self.timeline]  # fmt: skip
+            # time.perf_counter() at t = 0 (CLOCK_MONOTONIC: comparable with other processes')
+            result["timeline_start"] = start
         return result
 
 
