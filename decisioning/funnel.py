@@ -511,7 +511,7 @@ class Decider:
                 reasons.append("control group: chosen uniformly at random")
             elif pick.explored:
                 reasons.append("explored: chosen to learn, not the current best guess")
-            if explore and novelty >= 0.01:
+            if explore and not choice.control_group and novelty >= 0.01:
                 reasons.append(
                     f"new offer: drawn with extra variance {novelty:.2f} while the model learns it"
                 )
