@@ -9,6 +9,8 @@ both consumer groups into the database (batches of 500, one transaction each, th
 
 Without --database-url it archives into a SQLite file; without --redis-url it starts the bundled
 redis-server. Each decision yields three archived rows (two history lines, one interaction).
+It prints rows/s and the CPU per row of this process (the archiver: stream reads, SQL writes)
+and, on a local PostgreSQL, of the server's processes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import os
 import random
+import resource
 import tempfile
 import time
 import uuid
@@ -74,6 +77,29 @@ async def fill(store: FeatureStore, n: int, rng: random.Random) -> None:
         )
 
 
+def process_cpu_s() -> float:
+    """CPU seconds of this process, all threads (the SQL writes run in a worker thread)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def postgres_cpu_s() -> float:
+    """CPU seconds of every local process named postgres (the server's backends): what the
+    inserts cost the database, when it runs on this machine."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if b"postgres" not in (entry / "cmdline").read_bytes():
+                continue
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--decisions", type=int, default=10000)
@@ -104,14 +130,23 @@ async def main() -> None:
     try:
         await fill(store, args.decisions, random.Random(3))
         archiver = Archiver(store.archive_reader(), SqlArchive(engine))
-        t0 = time.perf_counter()
+        cpu0, pg0, t0 = process_cpu_s(), postgres_cpu_s(), time.perf_counter()
         rows = await archiver.drain()
         seconds = time.perf_counter() - t0
+        cpu, pg = process_cpu_s() - cpu0, postgres_cpu_s() - pg0
         history, interactions = archiver.archive.archived_count()
         print(f"database: {engine.dialect.name}; {args.decisions} decisions with outcomes")
         print(
             f"archived {rows} entries ({history} history lines, {interactions} interactions)"
             f" in {seconds:.2f} s: {rows / seconds:,.0f} rows/s"
+        )
+        print(
+            f"CPU per row: the archiver's process {cpu * 1e6 / rows:.1f} µs"
+            + (
+                f", PostgreSQL {pg * 1e6 / rows:.1f} µs"
+                if engine.dialect.name == "postgresql"
+                else ""
+            )
         )
     finally:
         async for key in client.scan_iter(match=f"{keys.prefix}:*"):

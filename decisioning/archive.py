@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, Table, delete, func, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Table, delete, func, select, text, tuple_
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 
 from feature_store import ArchiveReader, HistoryLine, InteractionRecord, StoreError
@@ -96,12 +96,20 @@ class SqlArchive:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
-    def _insert_ignoring_duplicates(self, conn: Connection, table: Table, rows: list[Any]) -> None:
-        if not rows:
-            return
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        # executemany form: one cached statement, batched by SQLAlchemy's insertmanyvalues
-        conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    def _store(self, table: Table, rows: list[dict[str, Any]], at: str, chunk: int) -> int:
+        """Insert rows in one transaction under the archive's lock, skipping rows seen before
+        and rows of a customer erased at or after the row's time ``at``; returns rows added."""
+        with self.engine.begin() as conn:
+            lock_archive(conn)
+            if conn.dialect.name == "postgresql":
+                return _insert_recordset(conn, table, rows, at) if rows else 0
+            erased = self._erased(conn, {row["customer_id"] for row in rows})
+            kept = [row for row in rows if row[at] > erased.get(row["customer_id"], -1)]
+            added = 0
+            for part in _chunks(kept, chunk):
+                # executemany form: one cached statement
+                added += conn.execute(sqlite.insert(table).on_conflict_do_nothing(), part).rowcount
+            return added
 
     @staticmethod
     def _erased(conn: Connection, customer_ids: set[str]) -> dict[str, int]:
@@ -115,62 +123,50 @@ class SqlArchive:
         return {r.customer_id: r.erased_ms for r in rows}
 
     def store_history(self, lines: Sequence[HistoryLine]) -> int:
-        """Insert history lines (a line seen before is skipped); returns the number kept."""
-        with self.engine.begin() as conn:
-            lock_archive(conn)
-            erased = self._erased(conn, {line.customer_id for line in lines})
-            rows = [
-                {
-                    "shard": shard,
-                    "stream_ms": ms,
-                    "stream_seq": seq,
-                    "customer_id": line.customer_id,
-                    "type": line.type,
-                    "line": line.line,
-                }
-                for line in lines
-                for shard, ms, seq in [line.position]
-                if ms > erased.get(line.customer_id, -1)
-            ]
-            for chunk in _chunks(rows, 500):
-                self._insert_ignoring_duplicates(conn, customer_history, chunk)
-        return len(rows)
+        """Insert history lines (a line seen before is skipped); returns the number added."""
+        rows = [
+            {
+                "shard": shard,
+                "stream_ms": ms,
+                "stream_seq": seq,
+                "customer_id": line.customer_id,
+                "type": line.type,
+                "line": line.line,
+            }
+            for line in lines
+            for shard, ms, seq in [line.position]
+        ]
+        return self._store(customer_history, rows, "stream_ms", 500)
 
     def store_interactions(self, records: Sequence[InteractionRecord]) -> int:
-        """Insert joined outcomes (one seen before is skipped); returns the number kept."""
-        with self.engine.begin() as conn:
-            lock_archive(conn)
-            erased = self._erased(conn, {r.customer_id for r in records})
-            rows = [
-                {
-                    "shard": shard,
-                    "stream_ms": ms,
-                    "stream_seq": seq,
-                    "decision_id": r.decision_id,
-                    "offer_id": r.offer_id,
-                    "customer_id": r.customer_id,
-                    "channel": r.channel,
-                    "outcome": r.outcome,
-                    "source": r.source,
-                    "learned": r.learned,
-                    "control_group": r.control_group,
-                    "explored": r.explored,
-                    "probability": r.probability,
-                    "propensity": r.propensity,
-                    "value": r.value,
-                    "model_version": r.model_version,
-                    "decided_ms": r.decided_ms,
-                    "context": r.context,
-                    "attributes": r.attributes,
-                    "candidates": r.candidates,
-                }
-                for r in records
-                for shard, ms, seq in [r.position]
-                if r.decided_ms > erased.get(r.customer_id, -1)
-            ]
-            for chunk in _chunks(rows, 200):
-                self._insert_ignoring_duplicates(conn, interactions, chunk)
-        return len(rows)
+        """Insert joined outcomes (one seen before is skipped); returns the number added."""
+        rows = [
+            {
+                "shard": shard,
+                "stream_ms": ms,
+                "stream_seq": seq,
+                "decision_id": r.decision_id,
+                "offer_id": r.offer_id,
+                "customer_id": r.customer_id,
+                "channel": r.channel,
+                "outcome": r.outcome,
+                "source": r.source,
+                "learned": r.learned,
+                "control_group": r.control_group,
+                "explored": r.explored,
+                "probability": r.probability,
+                "propensity": r.propensity,
+                "value": r.value,
+                "model_version": r.model_version,
+                "decided_ms": r.decided_ms,
+                "context": r.context,
+                "attributes": r.attributes,
+                "candidates": r.candidates,
+            }
+            for r in records
+            for shard, ms, seq in [r.position]
+        ]
+        return self._store(interactions, rows, "decided_ms", 200)
 
     def history_page(
         self, customer_id: str, recent: Sequence[str], *, offset: int, limit: int
@@ -306,6 +302,40 @@ def _newest_first(entries: list[Any]) -> list[Any]:
             return float("inf")  # an undated line stays where it was recorded, at the top
 
     return sorted(entries, key=at, reverse=True)
+
+
+_RECORDSET_SQL: dict[tuple[str, str | None, str], str] = {}
+
+
+def _insert_recordset(conn: Connection, table: Table, rows: list[Any], at: str) -> int:
+    """One ``INSERT ... SELECT FROM json_to_recordset(batch) ON CONFLICT DO NOTHING``.
+
+    Why not ``executemany``: psycopg sends it as one execution per row, which cost the learner
+    process about 24 µs and PostgreSQL about 13 µs a row (``bench/archive_throughput.py``); the
+    archiver writes a row for every decision, and on a machine that also serves decisions that
+    CPU is taken from them (docs/scaling.md). Here the batch is one JSON document (orjson, in C)
+    and PostgreSQL parses, plans and runs one statement. Arrays per column (``unnest``) were
+    slower: psycopg escapes each array element in Python. The erasures are checked in the same
+    statement: read first, with a customer id per placeholder, they cost the learner more than
+    the insert itself.
+    """
+    key = (table.name, table.schema, at)
+    sql = _RECORDSET_SQL.get(key)
+    if sql is None:
+        preparer = conn.dialect.identifier_preparer
+        names = [preparer.quote(column.name) for column in table.c]
+        declared = [
+            f"{name} {column.type.compile(dialect=conn.dialect)}"
+            for name, column in zip(names, table.c, strict=True)
+        ]
+        sql = _RECORDSET_SQL[key] = (
+            f"INSERT INTO {preparer.format_table(table)} ({', '.join(names)}) "
+            f"SELECT {', '.join(names)} FROM json_to_recordset(CAST(:batch AS JSON)) "
+            f"AS t({', '.join(declared)}) WHERE NOT EXISTS (SELECT 1 FROM "
+            f"{preparer.format_table(erasures)} AS e WHERE e.customer_id = t.customer_id "
+            f"AND e.erased_ms >= t.{preparer.quote(at)}) ON CONFLICT DO NOTHING"
+        )
+    return int(conn.execute(text(sql), {"batch": orjson.dumps(rows).decode()}).rowcount)
 
 
 def _chunks(rows: list[Any], size: int) -> list[list[Any]]:
