@@ -86,6 +86,7 @@ import asyncio
 import dataclasses
 import heapq
 import itertools
+import math
 import sys
 import time
 from collections.abc import Callable
@@ -291,6 +292,7 @@ class LearnerArm:
         factor = None
         if self.joint:
             mean, var, factor = self.snapshot.score_joint(context, om)
+            factor = factor * math.sqrt(om.sampling_scale)  # as om.exploring scales var
         else:
             mean, var = self.snapshot.score(context, om)
         weights = np.maximum(truth.values[truth.eligible], 0.01)

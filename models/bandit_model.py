@@ -195,6 +195,32 @@ half of its segment:
   since an offer rarely shown because it is poor stays "new" for ever; with no cold-start
   factor (boosting the first catalogue too): 0.702 and 0.682 against 0.719 and 0.702.
 
+Fifth round (2026-12-07, fourth session): with newcomers cared for by their novelty, how wide
+the draws are for everything else. Thompson sampling draws every eligible offer's logit apart,
+and with 48 to 80 offers the best of the draws is often an offer whose only merit is its
+variance: the "exploration cost" ``bench/simulate.py`` reports (nbo's choice against its own
+greedy choice) was 0.066 of the oracle on A, seed 1. Chapelle and Li (2011, "An Empirical
+Evaluation of Thompson Sampling") found the same on display advertising and drew from the
+posterior with its variance scaled by 0.5 or 0.25. Measured, nbo / oracle after warm-up on A
+seeds 1-3 with draw seeds 101 and 102 (six runs), and B seeds 1-3 with draw seed 101; then the
+drifted segments' first 2,000 decisions after the drift (means), and the new offer's decisions
+to half of its segment:
+
+- ``sampling_scale`` 1 (before): A 0.734 / 0.725 / 0.723 / 0.734 / 0.628 / 0.668 (0.702), B
+  0.608 / 0.489 / 0.528 (0.542); drift A 0.516, B 0.436; new offer A 552 to 1,842, B 1,630 /
+  never / 1,120.
+- 0.5 (the default): A 0.743 / 0.726 / 0.752 / 0.760 / 0.668 / 0.719 (0.728), B 0.693 / 0.560 /
+  0.568 (0.607); drift A 0.584, B 0.557; new offer A 616 to 3,013, B 2,286 / never / 932.
+- 0.25: A 0.706, B 0.582, the new offer at 4,179 and 5,137 decisions in two of the A runs.
+- also tried, on one draw seed each: the offer id left out of the shared crosses
+  (``ID_WEIGHT`` 0: the own part alone learns what is an offer's own): A 0.718 / 0.683 / 0.729,
+  B 0.566 / 0.600 / 0.544, the new offer slower (B 4,603 / 3,720 / 2,563); with it, an own
+  prior variance of 0.5 or 1: A 0.595-0.702, worse.
+
+The scale applies to the model's variance only: a newcomer's novelty is added unscaled, and the
+propensities shown and calibrated use the variance as it is (the logged probability is that of
+the draw made, so it includes the scale). A checkpoint from before it loads with 1.
+
 Forgetting. Acceptance drifts (tastes, seasons, competitors' offers), so evidence is discounted
 with a half-life counted in outcomes (``half_life``): every precision decays towards the prior
 (the own covariances are inflated, then capped at the prior by a diagonal rescaling, which keeps
@@ -273,6 +299,10 @@ class BanditModel:
         shown and calibrated do not include it.
     novelty_outcomes
         Outcomes learned over which an offer's novelty fades by a factor e.
+    sampling_scale
+        Factor on the model's variance in Thompson sampling's draws (and so in the logged
+        probabilities, which stay those of the draws made); the propensities shown and
+        calibrated use the variance as it is. See "Fifth round" in the module docstring.
     seed
         Kept for a uniform API; the model itself is deterministic.
 
@@ -302,6 +332,7 @@ class BanditModel:
         scale_numeric: bool = False,
         novelty_variance: float = 1.0,
         novelty_outcomes: float = 1000.0,
+        sampling_scale: float = 0.5,
         seed: int = 0,
     ) -> None:
         self.learning_rate = learning_rate
@@ -316,6 +347,7 @@ class BanditModel:
         self.scale_numeric = scale_numeric
         self.novelty_variance = novelty_variance
         self.novelty_outcomes = novelty_outcomes
+        self.sampling_scale = sampling_scale
         self.seed = seed
         self._intercept = _logit(prior_rate)
         self._rows: dict[str, int] = {BIAS: 0}
@@ -400,6 +432,7 @@ class BanditModel:
             "_births": {},
             "novelty_variance": 0.0,
             "novelty_outcomes": 1000.0,
+            "sampling_scale": 1.0,
         }
         state = {k: v for k, v in state.items() if k not in self._CACHES}
         self.__dict__.update(defaults | state)
@@ -860,6 +893,7 @@ class BanditModel:
             scale_numeric=self.scale_numeric,
             novelty_variance=self.novelty_variance,
             novelty_outcomes=self.novelty_outcomes,
+            sampling_scale=self.sampling_scale,
             seed=self.seed,
         )
 
@@ -891,4 +925,5 @@ class BanditModel:
             births=dict(self._births),
             novelty_variance=self.novelty_variance,
             novelty_outcomes=self.novelty_outcomes,
+            sampling_scale=self.sampling_scale,
         )

@@ -51,6 +51,8 @@ class OfferMatrix:
     novelty: FloatArray = field(default_factory=lambda: np.zeros(0))
     """(n_offers,) variance added to each offer's logit when exploring, not when estimating
     (:meth:`Snapshot.novelty`); empty: none."""
+    sampling_scale: float = 1.0
+    """Factor on the model's variance when exploring (:attr:`Snapshot.sampling_scale`)."""
     # derived once per matrix (the funnel keeps a channel's matrix per snapshot): every score
     # needs them
     values_sq: FloatArray = field(init=False, repr=False, compare=False)
@@ -94,14 +96,17 @@ class OfferMatrix:
             unknown_sq=self.unknown_sq[idx],
             own=self.own[idx],
             novelty=self.novelty[idx] if len(self.novelty) else self.novelty,
+            sampling_scale=self.sampling_scale,
         )
 
     def exploring(self, var: FloatArray) -> FloatArray:
-        """The variances Thompson sampling draws from: the model's, plus the offers' novelty
-        (``var`` is (offers,) or (decisions, offers))."""
-        if not len(self.novelty):
-            return var
-        result: FloatArray = var + self.novelty
+        """The variances Thompson sampling draws from: the model's times ``sampling_scale``,
+        plus the offers' novelty (``var`` is (offers,) or (decisions, offers))."""
+        result: FloatArray = var
+        if self.sampling_scale != 1.0:
+            result = result * self.sampling_scale
+        if len(self.novelty):
+            result = result + self.novelty
         return result
 
 
@@ -137,6 +142,9 @@ class Snapshot:
     """Exploration variance of an offer that arrives in an established model (0: none)."""
     novelty_outcomes: float = 1000.0
     """Outcomes over which an offer's novelty fades (by a factor e)."""
+    sampling_scale: float = 1.0
+    """Factor on the model's variance in Thompson sampling's draws (see
+    :class:`models.BanditModel`); 1: the posterior as it is."""
     own_packed: FloatArray = field(init=False, repr=False, compare=False)
     """(offers, dims (dims + 1) / 2) each own covariance's upper triangle, off-diagonal terms
     doubled: ``x' S_o x`` is it dotted with the same triangle of ``outer(x, x)``. Half the
@@ -225,6 +233,7 @@ class Snapshot:
             unknown_sq=unknown,
             own=own,
             novelty=self.novelty(ids) if self.novelty_variance > 0 else np.zeros(0),
+            sampling_scale=self.sampling_scale,
         )
 
     def novelty(self, offer_ids: Sequence[str]) -> FloatArray:
@@ -463,6 +472,7 @@ class Snapshot:
             "births": dict(self.births),
             "novelty_variance": self.novelty_variance,
             "novelty_outcomes": self.novelty_outcomes,
+            "sampling_scale": self.sampling_scale,
         }
         buf = io.BytesIO()
         np.savez(
@@ -511,4 +521,5 @@ class Snapshot:
             births={str(k): int(v) for k, v in (meta.get("births") or {}).items()},
             novelty_variance=float(meta.get("novelty_variance", 0.0)),
             novelty_outcomes=float(meta.get("novelty_outcomes", 1000.0)),
+            sampling_scale=float(meta.get("sampling_scale", 1.0)),
         )

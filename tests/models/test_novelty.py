@@ -55,7 +55,7 @@ def test_novelty_travels_in_the_snapshot_and_in_the_checkpoint() -> None:
 
 
 def test_without_novelty_the_matrix_explores_with_the_models_variances() -> None:
-    model = BanditModel(novelty_variance=0.0)
+    model = BanditModel(novelty_variance=0.0, sampling_scale=1.0)
     _learn(model, OLD, 2000)
     offers = model.export().encode_offers([*OLD, NEW])
     var = np.array([0.1, 0.2, 0.3])
