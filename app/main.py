@@ -152,9 +152,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_body_bytes=settings.max_body_bytes,
         max_json_depth=settings.max_json_depth,
     )
+    # the decisions router first: every interaction calls it, and FastAPI matches a request
+    # against the included routers in order (bench/decision_cpu.py: the HTTP layer of a
+    # decision 60 -> 53 µs of CPU)
     for module in (
-        offers,
         decisions,
+        offers,
         events,
         triggers,
         outbound,
