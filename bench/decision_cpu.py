@@ -309,9 +309,9 @@ async def main() -> None:
         each = " ".join(f"{r[0]:.0f}" for r in runs)
         print(f"{name:8s} {least:21.0f} {cpu:7.0f}  {each:24s} {wall:8.0f} {rus:9.0f}")
     if "floor" in figures and "asgi" in figures:
-        floor = min(r[0] for r in figures["floor"])
-        nbo = min(r[0] for r in figures["asgi"])
-        print(f"floor / asgi CPU per decision (min): {floor / nbo:.2f}")
+        floor_cpu = min(r[0] for r in figures["floor"])
+        nbo_cpu = min(r[0] for r in figures["asgi"])
+        print(f"floor / asgi CPU per decision (min): {floor_cpu / nbo_cpu:.2f}")
 
 
 if __name__ == "__main__":

@@ -180,7 +180,8 @@ async def seed(args: argparse.Namespace, keys: Keys) -> dict[str, Any]:
         migrate(engine)
         channel_key = None
         if args.reuse and seeded is not None and int(seeded) == args.customers:
-            channel_key = (await client.get(f"{PREFIX}:bench:channel_key") or b"").decode()
+            stored = await client.get(f"{PREFIX}:bench:channel_key") or b""
+            channel_key = stored.decode() if isinstance(stored, bytes) else stored
             engine.dispose()
             print(f"reusing {args.customers:,} seeded customers under {PREFIX}:*", flush=True)
             return {"channel_key": channel_key, "seed_s": None}
@@ -724,7 +725,7 @@ async def hot_loads(
     """
     latest = int(await client.get(keys.snapshot_latest) or 0)
     data = await client.get(keys.snapshot(latest))
-    if data is None:
+    if not isinstance(data, bytes):  # the client is made without decode_responses
         return {"error": "no snapshot to republish"}
     snapshot = Snapshot.from_bytes(data)
     store = FeatureStore.build(client, keys)
@@ -761,7 +762,8 @@ async def hot_loads(
     for t, _ms, v in timeline:
         if v in published and v not in first_seen:
             first_seen[v] = t
-    inside, outside = [], []
+    inside: list[float] = []
+    outside: list[float] = []
     for t, ms, _v in timeline:
         near = any(s - 0.2 <= t <= s + 0.8 for s in first_seen.values())
         (inside if near else outside).append(ms)
