@@ -38,6 +38,7 @@ from typing import Any
 __all__ = [
     "BIAS",
     "ID_WEIGHT",
+    "ContextLookup",
     "OFFER_PREFIX",
     "OfferTokenCache",
     "Tokens",
@@ -170,3 +171,82 @@ class OfferTokenCache:
                 self._cache.clear()
             cached = self._cache[key] = encode_offer(offer)
         return cached
+
+
+class ContextLookup:
+    """A context's tokens looked up in a fixed token index: what :func:`encode` gives, as rows.
+
+    Serving encodes every decision's context (sixty-odd features with the aggregates) against a
+    snapshot's token index. :func:`encode` builds each token's string (an f-string per numeric
+    bucket) and then the caller looks each up; most values repeat across customers (segments,
+    plans, small counts), so here what a ``(feature, value)`` contributes (its known rows and
+    values, and the squared norm of its unknown tokens) is worked out once and cached. The
+    entries, their order and their values are exactly :func:`encode`'s (unnormalised), which the
+    tests check. The index is never changed (a snapshot is immutable), so the cache never goes
+    stale; it is bounded, for features of unbounded cardinality (amounts, free-text values).
+    """
+
+    def __init__(self, index: Mapping[str, int], *, limit: int = 100_000) -> None:
+        self._index = index
+        self._limit = limit
+        bias = index.get(BIAS)
+        self._bias: _Entry = ((bias,), (1.0,), 0.0) if bias is not None else ((), (), 1.0)
+        self._values: dict[tuple[str, Any], _Entry] = {}
+        """(feature, str or number) -> its entry (equal numbers give equal tokens)."""
+        self._bools: dict[tuple[str, bool], _Entry] = {}
+        """Apart: ``True == 1``, but ``name=true`` is not the number 1's tokens."""
+
+    def _entry(self, tokens: Tokens) -> _Entry:
+        rows: list[int] = []
+        xs: list[float] = []
+        unknown_sq = 0.0
+        for token, value in tokens:
+            row = self._index.get(token)
+            if row is None:
+                unknown_sq += value * value
+            else:
+                rows.append(row)
+                xs.append(value)
+        return tuple(rows), tuple(xs), unknown_sq
+
+    def _miss(self, name: str, value: Any) -> _Entry:
+        out: Tokens = []
+        _tokens_of(name, value, out)
+        entry = self._entry(out)
+        kind = type(value)
+        if kind is str or ((kind is float or kind is int) and value == value):  # NaN: no key
+            cache = self._values
+        elif kind is bool:
+            cache = self._bools
+        else:  # lists and subclasses of the plain types: not cached
+            return entry
+        if len(cache) >= self._limit:
+            cache.clear()
+        cache[(name, value)] = entry
+        return entry
+
+    def entries(self, context: Mapping[str, Any], rows: list[int], xs: list[float]) -> float:
+        """Append the context's known tokens (row, raw value), the bias first; return the squared
+        norm of its unknown ones."""
+        bias_rows, bias_xs, unknown_sq = self._bias
+        rows.extend(bias_rows)
+        xs.extend(bias_xs)
+        values, bools = self._values, self._bools
+        for name, value in context.items():
+            kind = type(value)
+            if kind is str or kind is float or kind is int:
+                entry = values.get((name, value))
+            elif kind is bool:
+                entry = bools.get((name, value))
+            else:
+                entry = None
+            if entry is None:
+                entry = self._miss(name, value)
+            rows.extend(entry[0])
+            xs.extend(entry[1])
+            unknown_sq += entry[2]
+        return unknown_sq
+
+
+_Entry = tuple[tuple[int, ...], tuple[float, ...], float]
+"""What one feature value contributes: its known rows, their values, its unknown squared norm."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .features import BIAS, encode, encode_offer, split_example
+from .features import BIAS, ContextLookup, encode_offer, split_example
 
 __all__ = ["OfferMatrix", "Snapshot"]
 
@@ -152,7 +152,11 @@ class Snapshot:
     for 91 offers of 32 dims), and reading them all evicted the rest of the decision's data
     from the cache (scoring then choosing cost 50 µs more than the two apart)."""
 
+    lookup: ContextLookup = field(init=False, repr=False, compare=False)
+    """The context tokens' rows, cached per feature and value (see :class:`ContextLookup`)."""
+
     def __post_init__(self) -> None:
+        object.__setattr__(self, "lookup", ContextLookup(self.row_index))
         dims = self.own_cov.shape[1] if self.own_cov.ndim == 3 else 0
         upper_i, upper_j = _upper(dims)
         doubled = np.where(upper_i == upper_j, 1.0, 2.0)
@@ -296,7 +300,7 @@ class Snapshot:
         variance of its crosses with this context, ``sum_i x_i^2 V_ij``."""
         rows: list[int] = []
         xs: list[float] = []
-        unknown_sq = self._context_entries(context, 0, rows, xs)
+        unknown_sq = self.lookup.entries(context, rows, xs)
         x = np.asarray(xs, dtype=np.float64)
         # one index array for the three gathers (a list would be converted by each)
         at = np.asarray(rows, dtype=np.intp)
@@ -317,22 +321,6 @@ class Snapshot:
             self._score_own(at, x, offers, mean, var)
         return mean, var, s
 
-    def _context_entries(
-        self, context: Mapping[str, Any], offset: int, rows: list[int], xs: list[float]
-    ) -> float:
-        """Append the context's known tokens (row + ``offset``, raw value); return the squared
-        norm of its unknown ones."""
-        unknown_sq = 0.0
-        get = self.row_index.get
-        for token, value in encode(context):
-            row = get(token)
-            if row is None:
-                unknown_sq += value * value
-            else:
-                rows.append(row + offset)
-                xs.append(value)
-        return unknown_sq
-
     def score_batch(
         self, contexts: Sequence[Mapping[str, Any]], offers: OfferMatrix
     ) -> tuple[FloatArray, FloatArray]:
@@ -348,12 +336,18 @@ class Snapshot:
         rows: list[int] = []
         xs: list[float] = []
         unknown = np.empty(n_ctx)
+        counts = np.empty(n_ctx, dtype=np.intp)
+        entries = self.lookup.entries
         for b, context in enumerate(contexts):
-            unknown[b] = self._context_entries(context, b * n_rows, rows, xs)
-        at = np.asarray(rows, dtype=np.intp)
+            before = len(rows)
+            unknown[b] = entries(context, rows, xs)
+            counts[b] = len(rows) - before
+        token_rows = np.asarray(rows, dtype=np.intp)
         x = np.asarray(xs, dtype=np.float64)
         if len(self.row_scale):
-            x *= self.row_scale.take(at % n_rows)
+            x *= self.row_scale.take(token_rows)
+        # each context's tokens in its own block of the (contexts x tokens) dense matrix
+        at = token_rows + np.repeat(np.arange(n_ctx, dtype=np.intp) * n_rows, counts)
         size = n_ctx * n_rows
         dense: FloatArray = np.bincount(at, weights=x, minlength=size).astype(np.float64)
         dense = dense.reshape(n_ctx, n_rows)
