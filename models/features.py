@@ -180,7 +180,9 @@ class ContextLookup:
     snapshot's token index. :func:`encode` builds each token's string (an f-string per numeric
     bucket) and then the caller looks each up; most values repeat across customers (segments,
     plans, small counts), so here what a ``(feature, value)`` contributes (its known rows and
-    values, and the squared norm of its unknown tokens) is worked out once and cached. The
+    values, and the squared norm of its unknown tokens) is worked out once and cached. Floats
+    (amounts, rates) rarely repeat: theirs is computed each time, with only the rows of their
+    value and bucket tokens cached. The
     entries, their order and their values are exactly :func:`encode`'s (unnormalised), which the
     tests check. The index is never changed (a snapshot is immutable), so the cache never goes
     stale; it is bounded, for features of unbounded cardinality (amounts, free-text values).
@@ -195,6 +197,10 @@ class ContextLookup:
         """(feature, str or number) -> its entry (equal numbers give equal tokens)."""
         self._bools: dict[tuple[str, bool], _Entry] = {}
         """Apart: ``True == 1``, but ``name=true`` is not the number 1's tokens."""
+        self._float_rows: dict[str, int] = {}
+        """A float feature's value token row (-1: unknown), by name."""
+        self._bucket_rows: dict[tuple[str, int], int] = {}
+        """A float feature's bucket token row (-1: unknown), by name and bucket."""
 
     def _entry(self, tokens: Tokens) -> _Entry:
         rows: list[int] = []
@@ -214,7 +220,7 @@ class ContextLookup:
         _tokens_of(name, value, out)
         entry = self._entry(out)
         kind = type(value)
-        if kind is str or ((kind is float or kind is int) and value == value):  # NaN: no key
+        if kind is str or kind is int:
             cache = self._values
         elif kind is bool:
             cache = self._bools
@@ -234,7 +240,10 @@ class ContextLookup:
         values, bools = self._values, self._bools
         for name, value in context.items():
             kind = type(value)
-            if kind is str or kind is float or kind is int:
+            if kind is float:  # amounts and rates rarely repeat: computed, not cached
+                unknown_sq += self._float(name, value, rows, xs)
+                continue
+            if kind is str or kind is int:
                 entry = values.get((name, value))
             elif kind is bool:
                 entry = bools.get((name, value))
@@ -245,6 +254,36 @@ class ContextLookup:
             rows.extend(entry[0])
             xs.extend(entry[1])
             unknown_sq += entry[2]
+        return unknown_sq
+
+    def _float(self, name: str, value: float, rows: list[int], xs: list[float]) -> float:
+        """A float's value and bucket tokens (as :func:`_numeric`), their rows cached by name and
+        bucket; returns their unknown squared norm."""
+        if value != value or value == 0.0 or value in (math.inf, -math.inf):
+            return 0.0
+        magnitude = abs(value)
+        scaled = math.log1p(magnitude)
+        x = scaled if value >= 0 else -scaled
+        k = int(1.0 + magnitude).bit_length() - 1
+        row = self._float_rows.get(name)
+        if row is None:
+            row = self._float_rows[name] = self._index.get(name, -1)
+        bucket = self._bucket_rows.get((name, k))
+        if bucket is None:
+            if len(self._bucket_rows) >= self._limit:
+                self._bucket_rows.clear()
+            bucket = self._bucket_rows[(name, k)] = self._index.get(f"{name}#b{k}", -1)
+        unknown_sq = 0.0
+        if row < 0:
+            unknown_sq += x * x
+        else:
+            rows.append(row)
+            xs.append(x)
+        if bucket < 0:
+            unknown_sq += 1.0
+        else:
+            rows.append(bucket)
+            xs.append(1.0)
         return unknown_sq
 
 
