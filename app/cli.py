@@ -14,6 +14,7 @@ import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
 
+from .http_protocol import CoalescingHttpToolsProtocol
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -26,13 +27,14 @@ __all__ = ["SERVER_OPTIONS", "main"]
 
 SERVER_OPTIONS: dict[str, Any] = {
     "loop": "uvloop",
-    "http": "httptools",
+    "http": CoalescingHttpToolsProtocol,
     "access_log": False,
     "timeout_worker_healthcheck": 30,
     "timeout_keep_alive": 65,
 }
 """uvicorn settings of ``nbo serve``: uvloop and httptools are worth about 7x over asyncio and h11
-on a bare endpoint. A worker takes seconds to import its libraries (river, scipy, SQLAlchemy); on
+on a bare endpoint, and httptools here sends each answer in one write (:mod:`app.http_protocol`).
+A worker takes seconds to import its libraries (river, scipy, SQLAlchemy); on
 a busy machine that exceeded uvicorn's default 5 s health check, and the supervisor killed and
 restarted workers in a loop, never serving. Idle keep-alive connections are kept 65 s, longer
 than clients and load balancers keep theirs (httpx 5 s, like uvicorn's default; AWS ALB 60 s):

@@ -1074,7 +1074,7 @@ def print_report(report: dict[str, Any], args: argparse.Namespace) -> None:
         print(f"\n(seeding took {report['seed_s']:.0f} s)")
 
 
-SERVER_TEXT = " + ".join(f"{k}={v}" for k, v in SERVER_OPTIONS.items())
+SERVER_TEXT = " + ".join(f"{k}={getattr(v, '__qualname__', v)}" for k, v in SERVER_OPTIONS.items())
 
 if __name__ == "__main__":
     import uvloop

@@ -18,7 +18,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.cli import SERVER_OPTIONS
 from feature_store.server import free_port
 from tests.services import Service, process_env, start_nbo
 
@@ -30,11 +29,11 @@ CONNECTIONS = 200
 def two_workers() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """The port, and the supervisor's process."""
     port = free_port()
-    options = {**SERVER_OPTIONS, "timeout_worker_healthcheck": 5}
+    # nbo's own settings, as nbo serve passes them (the http protocol is a class: imported)
     code = (
-        "from app.workers import serve; "
+        "from app.cli import SERVER_OPTIONS; from app.workers import serve; "
         f"serve('tests.app.pid_app:app', host='127.0.0.1', port={port}, workers=2, "
-        f"log_level='warning', **{options!r})"
+        "log_level='warning', **{**SERVER_OPTIONS, 'timeout_worker_healthcheck': 5})"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
