@@ -77,6 +77,19 @@ def test_a_lone_write_leaves_at_the_end_of_the_turn_in_order() -> None:
     asyncio.run(run())
 
 
+def test_a_held_buffer_is_the_data_as_written() -> None:
+    async def run() -> None:
+        raw = _Recording()
+        transport = CoalescingTransport(raw, asyncio.get_running_loop())
+        buffer = bytearray(b"headers")
+        transport.write(buffer)
+        buffer[:] = b"reused!"  # the caller owns its buffer again once write returned
+        transport.write(b"+body")
+        assert raw.writes == [b"headers+body"]
+
+    asyncio.run(run())
+
+
 def test_a_large_write_is_not_copied_but_keeps_its_place() -> None:
     async def run() -> None:
         raw = _Recording()
