@@ -84,14 +84,21 @@ def _tokens_of(name: str, value: Any, out: Tokens) -> None:
                 out.append((f"{name}={item}", 1.0))
 
 
-def _numeric(name: str, v: float, out: Tokens) -> None:
+def _numeric_parts(v: float) -> tuple[float, int] | None:
+    """A number's value token (signed ``log1p``) and bucket ``k``; None for 0, NaN, infinities."""
     if v != v or v in (math.inf, -math.inf) or v == 0.0:
-        return
+        return None
     magnitude = abs(v)
     scaled = math.log1p(magnitude)
-    out.append((name, scaled if v >= 0 else -scaled))
     # floor(log2(1 + |v|)), without a log: the bit length of the integer part
-    out.append((f"{name}#b{int(1.0 + magnitude).bit_length() - 1}", 1.0))
+    return (scaled if v >= 0 else -scaled), int(1.0 + magnitude).bit_length() - 1
+
+
+def _numeric(name: str, v: float, out: Tokens) -> None:
+    parts = _numeric_parts(v)
+    if parts is not None:
+        out.append((name, parts[0]))
+        out.append((f"{name}#b{parts[1]}", 1.0))
 
 
 def encode(features: Mapping[str, Any], *, normalise: bool = False) -> Tokens:
@@ -260,12 +267,10 @@ class ContextLookup:
     def _float(self, name: str, value: float, rows: list[int], xs: list[float]) -> float:
         """A float's value and bucket tokens (as :func:`_numeric`), their rows cached by name and
         bucket; returns their unknown squared norm."""
-        if value != value or value == 0.0 or value in (math.inf, -math.inf):
+        parts = _numeric_parts(value)
+        if parts is None:
             return 0.0
-        magnitude = abs(value)
-        scaled = math.log1p(magnitude)
-        x = scaled if value >= 0 else -scaled
-        k = int(1.0 + magnitude).bit_length() - 1
+        x, k = parts
         row = self._float_rows.get(name)
         if row is None:
             row = self._float_rows[name] = self._index.get(name, -1)
