@@ -218,6 +218,7 @@ async def seed_customers(client: aioredis.Redis, store: FeatureStore, customers:
                     keys.features(cid),
                     mapping={k: orjson.dumps(v) for k, v in customer_features(n).items()},
                 )
+                pipe.sadd(keys.customer_index(cid), cid)  # as RedisCustomers.put does
                 if n % 5:
                     pipe.hset(keys.consent(cid), mapping={"web": "1", "email": str(n % 2)})
             await pipe.execute()

@@ -68,9 +68,19 @@ class RedisCustomers:
     async def put(
         self, customer_id: str, features: Mapping[str, Any], consent: Mapping[str, bool] | None
     ) -> None:
-        """Replace the customer's features (and consent when given) in one transaction."""
+        """Replace the customer's features (and consent when given) in one transaction, and list
+        the customer in the index the date scan walks (:mod:`feature_store.scan`).
+
+        On a single Redis the index entry is in the same transaction. On Redis Cluster it lives
+        in another slot, so it is added first: a failure in between leaves an id with no profile,
+        which the scan skips, never a profile the scan would miss.
+        """
         k = self._keys
+        index = k.customer_index(customer_id)
+        cluster = is_cluster(self._redis)
         with map_redis_errors():
+            if cluster:
+                await self._redis.sadd(index, customer_id)
             async with self._redis.pipeline(transaction=True) as pipe:
                 pipe.delete(k.features(customer_id))
                 pipe.hset(
@@ -86,6 +96,8 @@ class RedisCustomers:
                             k.consent(customer_id),
                             mapping={ch: "1" if ok else "0" for ch, ok in consent.items()},
                         )
+                if not cluster:
+                    pipe.sadd(index, customer_id)
                 await pipe.execute()
 
     async def get(self, customer_id: str) -> CustomerRecord | None:
@@ -122,15 +134,21 @@ class RedisCustomers:
         )
 
     async def delete(self, customer_id: str) -> bool:
+        """Remove the profile, consent, history and contacts, and the customer's index entry
+        (in the same transaction on a single Redis; after the keys on Redis Cluster, where an id
+        left behind by a failure in between is skipped by the scan)."""
         k = self._keys
         with map_redis_errors():
-            removed: int = await self._redis.delete(
-                k.features(customer_id),
-                k.consent(customer_id),
-                k.history(customer_id),
-                k.contacts(customer_id),
-            )
-        return removed > 0
+            async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
+                pipe.delete(
+                    k.features(customer_id),
+                    k.consent(customer_id),
+                    k.history(customer_id),
+                    k.contacts(customer_id),
+                )
+                pipe.srem(k.customer_index(customer_id), customer_id)
+                removed, _ = await pipe.execute()
+        return int(removed) > 0
 
     async def history(self, customer_id: str, *, offset: int = 0, limit: int = 50) -> list[Any]:
         with map_redis_errors():

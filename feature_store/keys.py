@@ -10,6 +10,8 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{c:<customer>}:event_ids    zset   sender event ids seen (31 days), for deduplication
     P:v1:{c:<customer>}:queued       set    "<channel>|<stream id>" of queued outbound messages
     P:v1:{q:<channel>}:outbound      stream outbound messages for a channel's senders (30 days)
+    P:v1:{i:<part>}:customers        set    ids of customers with a profile (16 parts by id)
+    P:v1:{i}:customers:complete      string set once every profile is in the index (see scan)
     P:v1:{o:<shard>}:decision:<id>   hash   the decision log entry an outcome joins with (TTL)
     P:v1:{o:<shard>}:outcomes        stream joined outcomes, read by the learner's consumer group
     P:v1:{o:<shard>}:pending         zset   "<decision>|<offer>" by outcome-window deadline (ms)
@@ -26,9 +28,11 @@ Hash tags: everything about one customer shares the slot ``{c:<id>}`` (so one Lu
 deduplicate an event, update its aggregates and log it to the history); a decision, its outcome
 stream, its pending window and the archive stream share ``{o:<shard>}``, so joining an outcome
 with its decision and appending it to the stream is one atomic script, also on Redis Cluster.
-The model's keys share ``{m}`` (the lease fences the checkpoint in one script). On a single
-Redis, the decision's write (contact capacity, history line, log) is one script across its
-customer's and its shard's slots; on Redis Cluster it runs as two, one per slot.
+The customer index is split in ``INDEX_PARTS`` sets by a hash of the id, so that on Redis Cluster
+no one node holds every customer's id. The model's keys share ``{m}`` (the lease fences the
+checkpoint in one script). On a single Redis, the decision's write (contact capacity, history
+line, log) is one script across its customer's and its shard's slots; on Redis Cluster it runs as
+two, one per slot.
 
 Examples
 --------
@@ -39,6 +43,8 @@ Examples
 'nbo:v1:{o:0}:decision:ab12'
 >>> k.customer_of_features(k.features("C1"))
 'C1'
+>>> k.customer_index("C1")
+'nbo:v1:{i:3}:customers'
 """
 
 from __future__ import annotations
@@ -46,7 +52,10 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-__all__ = ["Keys"]
+__all__ = ["INDEX_PARTS", "Keys"]
+
+INDEX_PARTS = 16
+"""Sets the customer index is split into. Changing it is a migration (ids would move parts)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,17 @@ class Keys:
     def features_pattern(self) -> str:
         """A SCAN pattern matching every customer's features hash."""
         return f"{self._base}:{{c:*}}:features"
+
+    def customer_index(self, customer_id: str) -> str:
+        """The part of the customer index that holds ``customer_id``."""
+        return self.customer_index_part(zlib.crc32(customer_id.encode()) % INDEX_PARTS)
+
+    def customer_index_part(self, part: int) -> str:
+        return f"{self._base}:{{i:{part}}}:customers"
+
+    @property
+    def customer_index_complete(self) -> str:
+        return f"{self._base}:{{i}}:customers:complete"
 
     def customer_of_features(self, key: str) -> str:
         """The customer id in a key matched by :attr:`features_pattern`."""

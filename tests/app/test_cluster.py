@@ -17,6 +17,7 @@ import pytest
 from redis.cluster import key_slot
 
 from app.moments import scan_dates
+from feature_store import scan_features
 from tests.cluster import redis_cluster
 from tests.factories import make_customer, make_offer, noon_utc_offset
 from tests.services import Service, run_service
@@ -120,6 +121,20 @@ def test_the_date_scan_finds_customers_on_every_node(cluster_service: Service) -
     assert len(slots) > 1
     assert _on_server(svc, scan_dates(svc.runtime, now)) == len(customers)
     assert _on_server(svc, scan_dates(svc.runtime, now)) == 0
+    # the first walk completed the customer index; from now on the walk reads it, on every node
+    assert svc.client.delete("/v1/customers/B0").status_code == 204
+    walked = _on_server(svc, _birthdays(svc))
+    assert sorted(walked) == sorted(customers[1:])
+
+
+async def _birthdays(svc: Service) -> list[str]:
+    store = svc.runtime.store
+    assert await store.client.exists(store.keys.customer_index_complete)
+    return [
+        customer_id
+        async for page in scan_features(store.client, store.keys, ("birthday",))
+        for customer_id, _ in page
+    ]
 
 
 def _slot(svc: Service, customer_id: str) -> int:
