@@ -35,6 +35,7 @@ __all__ = [
     "SECURITY",
     "SessionsDep",
     "SqlCatalogueDep",
+    "admit_to_route",
     "authenticate",
     "caller_role",
     "put_responses",
@@ -148,13 +149,45 @@ def _admit(identity: Identity, roles: tuple[str, ...]) -> str:
     return identity.role
 
 
+_ROLES_OF: dict[Callable[..., Any], tuple[str, ...]] = {}
+"""Every role check made here, with the roles it admits: :func:`admit_to_route` finds a route's."""
+
+
 def require_role(*roles: str) -> Callable[..., Coroutine[Any, Any, str]]:
     """A dependency that admits a key with one of ``roles`` (admin is always admitted)."""
 
     async def check(identity: AuthDep) -> str:
         return _admit(identity, roles)
 
+    _ROLES_OF[check] = roles
     return check
+
+
+async def admit_to_route(request: Request) -> None:
+    """The role check of the route ``request`` matched, run on its own (raises 401 or 403).
+
+    FastAPI parses a JSON body before it runs the route's dependencies, so a body that is not
+    JSON would be answered 422 before the key is looked at. The error handlers call this first:
+    a caller without a valid key learns that (401), and nothing about the route's input.
+    """
+    dependant = getattr(request.scope.get("route"), "dependant", None)
+    roles = _route_roles(dependant)
+    if roles is None:
+        return
+    identity = await authenticate(
+        request, request.app.state.sessions, await _bearer(request), await _cookie(request)
+    )
+    _admit(identity, roles)
+
+
+def _route_roles(dependant: Any) -> tuple[str, ...] | None:
+    for sub in getattr(dependant, "dependencies", ()):
+        roles = _ROLES_OF.get(sub.call) if sub.call is not None else None
+        if roles is None:
+            roles = _route_roles(sub)
+        if roles is not None:
+            return roles
+    return None
 
 
 SECURITY: dict[str, Any] = {"security": [{_bearer.scheme_name: []}, {_cookie.scheme_name: []}]}
@@ -178,6 +211,7 @@ def caller_role(*roles: str) -> Callable[[Request], Coroutine[Any, Any, str]]:
         )
         return _admit(identity, roles)
 
+    _ROLES_OF[check] = roles
     return check
 
 

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from decisioning import Conflict, DecisionError, InvalidInput, NotFound, Unavailable
 from feature_store import StoreError
 
+from .deps import admit_to_route
 from .observability import ERRORS
 
 __all__ = ["ERROR_RESPONSES", "ErrorView", "install_error_handlers"]
@@ -85,8 +86,25 @@ def _problem_of(error: Any) -> str:
     return f"the key is invalid: {problem}" if loc and loc[-1] == "[key]" else problem
 
 
-async def _validation(_: Request, exc: Exception) -> JSONResponse:
+_UNREADABLE_BODY = "There was an error parsing the body"
+"""FastAPI's 400 for a body ``json.loads`` cannot even decode (not UTF-8, UTF-16 or UTF-32)."""
+
+
+async def _unauthorised(request: Request) -> JSONResponse | None:
+    """The answer to a request without a valid key for its route, if so: it comes before any
+    word about the body (see :func:`app.deps.admit_to_route`)."""
+    try:
+        await admit_to_route(request)
+    except StarletteHTTPException as exc:
+        return await _http(request, exc)
+    return None
+
+
+async def _validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    refused = await _unauthorised(request)
+    if refused is not None:
+        return refused
     ERRORS.labels("422").inc()
     errors = exc.errors()
     first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
@@ -129,8 +147,19 @@ async def _database(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNREADABLE_BODY:
+        refused = await _unauthorised(request)
+        if refused is not None:
+            return refused
+        ERRORS.labels("422").inc()  # as any other body that is not JSON
+        detail = "body: not JSON text (a JSON body is UTF-8 encoded)"
+        problems = [{"field": "body", "problem": "not JSON text (a JSON body is UTF-8 encoded)"}]
+        return JSONResponse(
+            status_code=422,
+            content=_body("invalid_input", "body", detail) | {"problems": problems},
+        )
     ERRORS.labels(str(exc.status_code)).inc()
     names = {
         400: "bad_request",

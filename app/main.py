@@ -18,7 +18,7 @@ from .auth import SessionSigner, install_log_redaction
 from .blas import limit_blas_threads
 from .collector import settle_heap, tune_collector
 from .deps import AuthDep
-from .errors import ERROR_RESPONSES, install_error_handlers
+from .errors import ERROR_RESPONSES, ErrorView, install_error_handlers
 from .limits import LimitsMiddleware
 from .memory import limit_malloc_arenas
 from .routers import (
@@ -95,6 +95,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+    components["ErrorView"] = ErrorView.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
     app.openapi_schema = schema
     return schema
 

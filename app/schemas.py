@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -17,6 +18,8 @@ from pydantic import (
     StrictStr,
 )
 from pydantic_core import CoreSchema
+
+from models.offline import Estimate
 
 __all__ = [
     "AckBody",
@@ -235,10 +238,27 @@ class Lift(BaseModel):
 
 
 class PolicyEstimate(BaseModel):
-    value: float
-    ci_low: float
-    ci_high: float
+    """An off-policy estimate and its 95% interval; null where the data cannot give one (no
+    decision matched, or too few for an interval)."""
+
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
     n: int
+
+    @classmethod
+    def of(cls, estimate: Estimate) -> PolicyEstimate:
+        """From :class:`models.offline.Estimate`, whose undefined figures are NaN."""
+
+        def defined(x: float) -> float | None:
+            return None if math.isnan(x) else x
+
+        return cls(
+            value=defined(estimate.value),
+            ci_low=defined(estimate.ci_low),
+            ci_high=defined(estimate.ci_high),
+            n=estimate.n,
+        )
 
 
 class OffPolicy(BaseModel):

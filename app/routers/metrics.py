@@ -8,7 +8,6 @@ off-policy estimate of the served model, computed on archived control-group deci
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -116,8 +115,8 @@ async def _off_policy(runtime: Runtime, where: InteractionFilter) -> OffPolicy |
             model_version=found.model_version,
             control_decisions=found.control_decisions,
             matched=found.matched,
-            ips=PolicyEstimate(**dataclasses.asdict(found.ips)),
-            snips=PolicyEstimate(**dataclasses.asdict(found.snips)),
+            ips=PolicyEstimate.of(found.ips),
+            snips=PolicyEstimate.of(found.snips),
         )
 
     result = await asyncio.to_thread(estimate)

@@ -257,3 +257,30 @@ def test_an_offer_value_too_large_to_weigh_is_refused(limited: Service) -> None:
     assert decided.status_code == 200, decided.text
     assert all(isinstance(o["priority"], float) for o in decided.json()["offers"]), decided.text
     http.delete("/v1/offers/big")
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/decisions"), ("PUT", "/v1/offers/fibre"), ("POST", "/v1/events")],
+)
+@pytest.mark.parametrize("raw", [b"garbage", b"\xc3\x28"], ids=["not-json", "not-utf8"])
+def test_the_key_is_checked_before_the_body(
+    limited: Service, method: str, path: str, raw: bytes
+) -> None:
+    """FastAPI reads a JSON body before the route's role check: without that check first, a
+    caller without a key would learn about the route's input, not that it needs a key."""
+    url = f"{limited.url}{path}"
+    headers = {"content-type": "application/json"}
+    anonymous = httpx.request(method, url, content=raw, headers=headers)
+    assert anonymous.status_code == 401, anonymous.text
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    wrong = httpx.request(method, url, content=raw, headers=headers | _bearer(limited, "analyst"))
+    assert wrong.status_code == 403, wrong.text
+    allowed = limited.client.request(method, path, content=raw, headers=headers)
+    assert allowed.status_code == 422, allowed.text
+    assert allowed.json()["field"] == "body"
+    assert limited.client.get("/v1/offers/fibre").json()["name"] == make_offer()["name"]
+
+
+def _bearer(service: Service, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {service.key_for(role)}"}

@@ -3,6 +3,8 @@ using ``require_role``: clients generated from /openapi.json send the key to bot
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from app.main import create_app
@@ -39,3 +41,13 @@ def test_creating_puts_document_their_201(tmp_path: Path) -> None:
         for status in ("200", "201"):
             schema = responses[status]["content"]["application/json"]["schema"]
             assert schema == {"$ref": f"#/components/schemas/{view}"}, (path, status)
+
+
+def test_every_schema_reference_resolves(tmp_path: Path) -> None:
+    """A client generator stops at a ``$ref`` to nothing (the error body was one, on every
+    ``/v1`` operation)."""
+    app = create_app(Settings(admin_key="nbo_admin_openapi_test_key", data_dir=tmp_path))
+    schema = app.openapi()
+    refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(schema)))
+    assert "ErrorView" in refs
+    assert refs <= set(schema["components"]["schemas"])

@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import math
 from collections.abc import Coroutine, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any, TypeVar
 import pyarrow.parquet as pq
 import pytest
 
+from app.schemas import PolicyEstimate
+from models.offline import Estimate
 from tests.factories import make_customer, make_offer
 from tests.services import Service, run_service
 
@@ -94,6 +97,22 @@ def test_off_policy_estimate_of_the_served_model_on_control_decisions(
     estimate = svc.client.get("/v1/metrics/learning").json()["off_policy"]
     assert estimate["matched"] == 120 - shown_a
     assert estimate["snips"]["value"] == pytest.approx(0.0)
+
+
+def test_an_estimate_the_data_cannot_give_is_null_as_documented() -> None:
+    """No control decision matched: SNIPS is undefined (NaN inside), null in the answer, and
+    the schema says it may be."""
+    view = PolicyEstimate.of(Estimate(math.nan, math.nan, math.nan, 0))
+    assert json.loads(view.model_dump_json()) == {
+        "value": None,
+        "ci_low": None,
+        "ci_high": None,
+        "n": 0,
+    }
+    defined = PolicyEstimate.of(Estimate(0.25, 0.1, 0.4, 12))
+    assert (defined.value, defined.ci_low, defined.ci_high, defined.n) == (0.25, 0.1, 0.4, 12)
+    schema = PolicyEstimate.model_json_schema()["properties"]["value"]
+    assert {"type": "null"} in schema["anyOf"]
 
 
 def test_filters_by_channel_offer_and_time_window(random_service: Service) -> None:
