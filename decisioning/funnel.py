@@ -71,6 +71,9 @@ class DecisionRequest:
     context: Mapping[str, Any] = field(default_factory=dict)
     limit: int = 1
     explain: bool = False
+    public: bool = False
+    """The caller may sit in a public page (a web key): the answer's reasons say nothing about
+    the customer (their value tier, whether nbo knows them), since anyone can ask about anyone."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -505,7 +508,7 @@ class Decider:
                 f"L={lever:g}",
                 f"C={c:g}",
             ]
-            if "value_tier" in context:
+            if "value_tier" in context and not request.public:
                 reasons.append(f"customer value tier: {context['value_tier']}")
             if choice.control_group:
                 reasons.append("control group: chosen uniformly at random")
@@ -515,7 +518,7 @@ class Decider:
                 reasons.append(
                     f"new offer: drawn with extra variance {novelty:.2f} while the model learns it"
                 )
-            if not known:
+            if not known and not request.public:
                 reasons.append("unknown customer: decided from the request context only")
             ranked.append(
                 RankedOffer(

@@ -125,8 +125,13 @@ bounded as the labels: the catalogue's channels and ``other``."""
 
 async def answer(request: Request, body: DecisionBody, role: str) -> bytes:
     """One decision's answer, for both paths of the route (the endpoint's docstring says how)."""
-    if role == "web" and body.channel != "web":
-        raise HTTPException(403, "a web key may only decide for the web channel")
+    if role == "web":
+        if body.channel != "web":
+            raise HTTPException(403, "a web key may only decide for the web channel")
+        if body.explain:  # its exclusions would show anyone the customer's profile
+            raise HTTPException(
+                403, "explain needs a channel key: a web key may sit in a public page"
+            )
     decider: Decider = request.app.state.runtime.decider
     started = time.perf_counter()
     result = await decider.decide(
@@ -137,6 +142,7 @@ async def answer(request: Request, body: DecisionBody, role: str) -> bytes:
             context=body.context,
             limit=body.limit,
             explain=body.explain,
+            public=role == "web",
         )
     )
     # a label per channel of the catalogue only: any name a client sends would grow the

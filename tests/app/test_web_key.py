@@ -20,6 +20,21 @@ def test_web_key_is_confined_to_the_web_channel(service: Service) -> None:
     assert on_web.status_code == 200 and on_web.json()["offers"]
     phone = web.post("/v1/decisions", json={"customer_id": "C1", "channel": "call_center"})
     assert phone.status_code == 403 and "web channel" in phone.json()["detail"]
+    # nothing about the customer: no exclusions (they quote the profile), no value tier, and
+    # not even whether nbo knows them (a channel key gets both)
+    explained = {"customer_id": "C1", "channel": "web", "explain": True}
+    refused_explain = web.post("/v1/decisions", json=explained)
+    assert refused_explain.status_code == 403, refused_explain.text
+    assert refused_explain.json()["detail"].startswith("explain")
+    stranger = {"customer_id": "NOBODY", "channel": "web"}
+    for reply in (on_web, web.post("/v1/decisions", json=stranger)):
+        reasons = " ".join(reply.json()["offers"][0]["reasons"])
+        assert "value tier" not in reasons and "unknown customer" not in reasons, reasons
+    as_channel = admin.post("/v1/decisions", json=stranger).json()
+    assert "unknown customer" in " ".join(as_channel["offers"][0]["reasons"])
+    known = admin.post("/v1/decisions", json={"customer_id": "C1", "channel": "web"}).json()
+    assert "customer value tier" in " ".join(known["offers"][0]["reasons"])
+    assert admin.post("/v1/decisions", json=explained).json()["excluded"] is not None
 
     # answering: a call-centre decision (its id seen somehow) is out of bounds, and nothing lands
     call = admin.post("/v1/decisions", json={"customer_id": "C1", "channel": "call_center"})
