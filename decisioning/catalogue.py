@@ -118,7 +118,9 @@ class Catalogue:
 
     def _read(self) -> tuple[tuple[Offer, ...], dict[str, tuple[Offer, ...]], ContactPolicy]:
         """The offers, by channel, and the contact policy, from SQL (in a thread, when async)."""
-        offers = tuple(Offer.from_body(offer_id, body) for offer_id, body in self.source.all())
+        offers = tuple(
+            Offer.from_body(offer_id, body, stored=True) for offer_id, body in self.source.all()
+        )
         active = tuple(o for o in offers if o.active)
         by_channel: dict[str, list[Offer]] = {}
         for offer in active:

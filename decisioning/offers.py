@@ -41,7 +41,9 @@ class Rule:
     value: Any
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any], *, index: int) -> Rule:
+    def parse(cls, raw: Mapping[str, Any], *, index: int, stored: bool = False) -> Rule:
+        """A rule from its JSON; ``stored``: saved before, so checks added since do not apply
+        (a catalogue that loaded before an upgrade must load after it)."""
         where = f"eligibility[{index}]"
         feature, op, value = raw.get("feature"), raw.get("op"), raw.get("value")
         if not isinstance(feature, str) or not _FEATURE.match(feature):
@@ -62,12 +64,27 @@ class Rule:
                 raise InvalidInput(
                     f"{where}.value", f"op {op} needs a number (or an ISO date string)"
                 )
+            if isinstance(value, str) and not stored and not _is_iso_date(value):
+                raise InvalidInput(
+                    f"{where}.value",
+                    f"op {op} compares numbers, or ISO 8601 dates as text: {value!r} is neither",
+                )
         elif op in ("eq", "ne"):
             if not isinstance(value, str | int | float | bool):
                 raise InvalidInput(f"{where}.value", f"op {op} needs a string, number or bool")
         elif op == "exists" and value is not None and not isinstance(value, bool):
             raise InvalidInput(f"{where}.value", "op exists takes true, false or nothing")
         return cls(feature=feature, op=op, value=value)
+
+
+def _is_iso_date(text: str) -> bool:
+    """An ISO 8601 date or time (``2026-05-17``, ``2026-05-17T09:00:00Z``): a comparison with
+    any other string would be by alphabetical order, which no rule means."""
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +143,12 @@ class Offer:
         return self.lever * self.channel_levers.get(channel, 1.0)
 
     @classmethod
-    def from_body(cls, offer_id: str, body: Mapping[str, Any]) -> Offer:
+    def from_body(cls, offer_id: str, body: Mapping[str, Any], *, stored: bool = False) -> Offer:
+        """The offer a body describes; ``stored``: read back from the catalogue (see
+        :meth:`Rule.parse`)."""
         rules = tuple(
-            Rule.parse(rule, index=n) for n, rule in enumerate(body.get("eligibility") or [])
+            Rule.parse(rule, index=n, stored=stored)
+            for n, rule in enumerate(body.get("eligibility") or [])
         )
         if body.get("not_for_holders") and "product" not in (body.get("attributes") or {}):
             raise InvalidInput(

@@ -40,6 +40,8 @@ def test_catalogue_changes_reach_decisions_without_restart(service: Service) -> 
     [
         ({"feature": "tenure_months", "op": "bigger", "value": 3}, "eligibility[0].op"),
         ({"feature": "tenure_months", "op": "gt", "value": [1, 2]}, "eligibility[0].value"),
+        ({"feature": "signup", "op": "lt", "value": "abc"}, "eligibility[0].value"),
+        ({"feature": "signup", "op": "gte", "value": ""}, "eligibility[0].value"),
         ({"feature": "products_held", "op": "in", "value": "fibre"}, "eligibility[0].value"),
         ({"feature": "bad feature!", "op": "eq", "value": 1}, "eligibility[0].feature"),
         ({"op": "eq", "value": 1}, "eligibility[0].feature"),
@@ -101,3 +103,16 @@ def test_a_rule_can_name_any_feature_a_customer_can_have(service: Service) -> No
     assert [o["offer_id"] for o in shown["offers"]] == ["fast"], shown
     hidden = http.post("/v1/decisions", json=body | {"context": {"1st_visit": False}}).json()
     assert hidden["offers"] == [] and hidden["excluded"][0]["stage"] == "eligibility", hidden
+
+
+def test_a_date_rule_compares_iso_dates(service: Service) -> None:
+    """A comparison with a string takes an ISO 8601 date (any other string is refused above)."""
+    http = service.client
+    rule = {"feature": "contract_end", "op": "lte", "value": "2026-06-30"}
+    response = http.put("/v1/offers/renew", json=make_offer(channels=["web"], eligibility=[rule]))
+    assert response.status_code == 201, response.text
+    body = {"customer_id": "C1", "channel": "web", "interaction": "visit"}
+    for end, shown in (("2026-05-01", True), ("2026-09-01", False)):
+        assert http.put("/v1/customers/C1", json={"features": {"contract_end": end}}).is_success
+        offers = [o["offer_id"] for o in http.post("/v1/decisions", json=body).json()["offers"]]
+        assert ("renew" in offers) is shown, (end, offers)
