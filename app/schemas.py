@@ -47,6 +47,10 @@ __all__ = [
 Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+MAX_AMOUNT = 1e15
+Amount = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]
+"""What an offer, an outcome or an event is worth: bounded, so that sums and products of many
+stay finite numbers (``1e308`` twice is no number)."""
 LaxTime = Annotated[datetime, Field(strict=False)]
 """A time in a strict body: JSON has no time type, so an ISO 8601 string (or epoch seconds)."""
 
@@ -113,7 +117,7 @@ class OfferBody(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: Literal["offer", "service"] = "offer"
     channels: Annotated[list[Name], Field(min_length=1, max_length=20)]
-    value: Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)] = 0.0
+    value: Amount = 0.0
     """What the offer is worth; with ``lever`` and a channel lever (each at most 1000) the
     priority stays a finite number."""
     lever: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 1.0
@@ -202,7 +206,7 @@ class DecisionView(BaseModel):
 class OutcomeBody(Strict):
     offer_id: Id
     outcome: Literal["accepted", "declined", "ignored"]
-    value: FiniteFloat | None = None
+    value: Amount | None = None
 
 
 class OutcomeView(BaseModel):

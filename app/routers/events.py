@@ -15,6 +15,7 @@ from feature_store import CustomerEvent
 from ..deps import RuntimeDep, require_role
 from ..moments import moments_of
 from ..schemas import (
+    MAX_AMOUNT,
     EventBody,
     EventReceiptView,
     EventsBulkBody,
@@ -53,6 +54,19 @@ def to_event(body: EventBody, now: datetime, where: str = "") -> CustomerEvent:
         raise InvalidInput(
             f"{where}properties.channel", f"{channel!r} is not a channel name (web, email...)"
         )
+    for name in ("value", "amount"):  # summed in the aggregates
+        amount = body.properties.get(name)
+        if amount is None:
+            continue
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            raise InvalidInput(
+                f"{where}properties.{name}", f"is summed, so it must be a number, not {amount!r}"
+            )
+        if abs(amount) > MAX_AMOUNT:
+            raise InvalidInput(
+                f"{where}properties.{name}",
+                f"{amount:g} is too large to sum: at most {MAX_AMOUNT:g} in size",
+            )
     return CustomerEvent(
         customer_id=body.customer_id,
         type=body.type,

@@ -284,3 +284,16 @@ def test_the_key_is_checked_before_the_body(
 
 def _bearer(service: Service, role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {service.key_for(role)}"}
+
+
+@pytest.mark.parametrize("value", [1e300, -1e16])
+def test_an_outcome_value_beyond_any_amount_is_refused(limited: Service, value: float) -> None:
+    """An outcome's value is summed into revenue figures: bounded as an offer's value is."""
+    http = limited.client
+    decision = http.post("/v1/decisions", json={"customer_id": "C1", "channel": "web"}).json()
+    url = f"/v1/decisions/{decision['decision_id']}/outcomes"
+    offer = decision["offers"][0]["offer_id"]
+    refused = http.post(url, json={"offer_id": offer, "outcome": "accepted", "value": value})
+    assert refused.status_code == 422 and refused.json()["field"] == "value", refused.text
+    kept = http.post(url, json={"offer_id": offer, "outcome": "accepted", "value": 49.5})
+    assert kept.status_code == 202 and kept.json()["status"] == "recorded", kept.text

@@ -273,6 +273,9 @@ def test_triggers_crud_and_roles(service: Service) -> None:
         ({"at": "2999-01-01T00:00:00Z"}, "events[1].at"),
         ({"at": "1970-01-01T00:00:00Z"}, "events[1].at"),
         ({"properties": {"channel": 7}}, "events[1].properties.channel"),
+        ({"properties": {"value": 1e308}}, "events[1].properties.value"),
+        ({"properties": {"amount": "12"}}, "events[1].properties.amount"),
+        ({"properties": {"value": True}}, "events[1].properties.value"),
         ({"colour": "red"}, "events[1].colour"),
     ],
 )
