@@ -44,8 +44,12 @@ __all__ = [
     "TriggerView",
 ]
 
-Id = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
-Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+ID_PATTERN = r"^[A-Za-z0-9_.:@\-]+$"
+"""Customers', offers', triggers' and events' ids (path parameters use it too)."""
+NAME_PATTERN = r"^[A-Za-z0-9_.\-]+$"
+"""Channels, features and properties."""
+Id = Annotated[str, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+Name = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 MAX_AMOUNT = 1e15
 Amount = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]

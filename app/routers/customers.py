@@ -14,11 +14,11 @@ from decisioning.erasure import erase_customer
 from feature_store import StoreError
 
 from ..deps import RuntimeDep, require_role
-from ..schemas import CustomerBody, CustomerView
+from ..schemas import ID_PATTERN, CustomerBody, CustomerView
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
-CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 
 
 @router.put(

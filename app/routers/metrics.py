@@ -26,6 +26,8 @@ from models import describe_token
 from ..deps import RuntimeDep, require_role
 from ..runtime import Runtime
 from ..schemas import (
+    ID_PATTERN,
+    NAME_PATTERN,
     ControlMetrics,
     LearningFilters,
     LearningMetrics,
@@ -160,8 +162,8 @@ def _drivers(runtime: Runtime, offer_id: str) -> list[dict[str, Any]]:
 )
 async def learning(
     runtime: RuntimeDep,
-    channel: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
-    offer_id: Annotated[str | None, Query(min_length=1, max_length=128)] = None,
+    channel: Annotated[str | None, Query(min_length=1, max_length=64, pattern=NAME_PATTERN)] = None,
+    offer_id: Annotated[str | None, Query(min_length=1, max_length=128, pattern=ID_PATTERN)] = None,
     since: Annotated[datetime | None, Query(description="decisions at or after (ISO 8601)")] = None,
     until: Annotated[datetime | None, Query(description="decisions before (ISO 8601)")] = None,
 ) -> LearningMetrics:

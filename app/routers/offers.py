@@ -9,11 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from ..deps import RuntimeDep, SqlCatalogueDep, put_responses, require_role
-from ..schemas import OfferBody, OfferView
+from ..schemas import ID_PATTERN, OfferBody, OfferView
 
 router = APIRouter(prefix="/v1/offers", tags=["offers"])
 
-OfferId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+OfferId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Marketer = Depends(require_role("marketer"))
 Reader = Depends(require_role("marketer", "analyst"))
 

@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from feature_store import OutboundMessage
 
 from ..deps import RuntimeDep, require_role
-from ..schemas import AckBody, ClaimBody, OutboundListView, OutboundMessageView
+from ..schemas import NAME_PATTERN, AckBody, ClaimBody, OutboundListView, OutboundMessageView
 
 router = APIRouter(prefix="/v1/outbound", tags=["outbound"])
 
 Channel = Depends(require_role("channel"))
-ChannelName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+ChannelName = Annotated[str, Path(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 
 
 def _view(message: OutboundMessage) -> OutboundMessageView:
@@ -29,7 +29,7 @@ def _view(message: OutboundMessage) -> OutboundMessageView:
 @router.get("", response_model=OutboundListView, dependencies=[Channel])
 async def recent(
     runtime: RuntimeDep,
-    channel: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")],
+    channel: Annotated[str, Query(min_length=1, max_length=64, pattern=NAME_PATTERN)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> OutboundListView:
     """The newest messages queued for ``channel``, newest first."""

@@ -13,11 +13,11 @@ from decisioning import InvalidInput, OfferNotFound, SqlCatalogue, SqlTriggers
 from ..deps import RuntimeDep, put_responses, require_role
 from ..moments import moments_of
 from ..runtime import Runtime
-from ..schemas import TriggerBody, TriggerView
+from ..schemas import ID_PATTERN, TriggerBody, TriggerView
 
 router = APIRouter(prefix="/v1/triggers", tags=["triggers"])
 
-TriggerId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+TriggerId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTERN)]
 Marketer = Depends(require_role("marketer"))
 Reader = Depends(require_role("marketer", "analyst"))
 

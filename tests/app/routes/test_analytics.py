@@ -115,6 +115,15 @@ def test_an_estimate_the_data_cannot_give_is_null_as_documented() -> None:
     assert {"type": "null"} in schema["anyOf"]
 
 
+@pytest.mark.parametrize(("name", "value"), [("channel", "bad ch"), ("offer_id", "a/b")])
+def test_a_filter_no_channel_or_offer_could_have_is_a_422(
+    random_service: Service, name: str, value: str
+) -> None:
+    response = random_service.client.get("/v1/metrics/learning", params={name: value})
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == name
+
+
 def test_filters_by_channel_offer_and_time_window(random_service: Service) -> None:
     svc = random_service
     _catalogue(svc, value_a=10.0, value_b=10.0)
