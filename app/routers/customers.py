@@ -29,8 +29,15 @@ CustomerId = Annotated[str, Path(min_length=1, max_length=128, pattern=ID_PATTER
 async def put_customer(
     customer_id: CustomerId, body: CustomerBody, runtime: RuntimeDep
 ) -> CustomerView:
-    await runtime.store.customers.put(customer_id, body.features, body.consent)
-    return CustomerView(customer_id=customer_id, features=body.features, consent=body.consent or {})
+    """Replace the customer's features; their consent too when the body has it (without it, the
+    consent given before stays, and the answer shows it)."""
+    customers = runtime.store.customers
+    await customers.put(customer_id, body.features, body.consent)
+    consent = body.consent
+    if consent is None:
+        record = await customers.get(customer_id)
+        consent = record.consent if record is not None else {}
+    return CustomerView(customer_id=customer_id, features=body.features, consent=consent)
 
 
 @router.get(

@@ -137,6 +137,12 @@ def test_customer_roundtrip_and_erase(service: Service) -> None:
     got = http.get("/v1/customers/C9").json()
     assert got["features"]["products_held"] == ["mobile", "tv"]
     assert got["consent"] == {"email": True, "sms": False}
+    # features replaced without a word about consent: the consent given stays, and says so
+    replaced = http.put("/v1/customers/C9", json={"features": {"segment": "family"}})
+    assert replaced.json()["consent"] == {"email": True, "sms": False}
+    got = http.get("/v1/customers/C9").json()
+    assert got["consent"] == {"email": True, "sms": False}
+    assert "products_held" not in got["features"]
     assert http.delete("/v1/customers/C9").status_code == 204
     assert http.get("/v1/customers/C9").status_code == 404
 
