@@ -121,9 +121,10 @@ class OfferBody(Strict):
     name: Annotated[str, Field(min_length=1, max_length=200)]
     kind: Literal["offer", "service"] = "offer"
     channels: Annotated[list[Name], Field(min_length=1, max_length=20)]
-    value: Amount = 0.0
-    """What the offer is worth; with ``lever`` and a channel lever (each at most 1000) the
-    priority stays a finite number."""
+    value: Amount
+    """What the offer is worth (required, as in the contract: an offer that defaulted to 0
+    would never win an arbitration, without a word); with ``lever`` and a channel lever (each at
+    most 1000) the priority stays a finite number."""
     lever: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 1.0
     attributes: Annotated[dict[Name, Scalar], Field(max_length=50)] = {}
     eligibility: Annotated[list[RuleBody], Field(max_length=50)] = []

@@ -116,3 +116,12 @@ def test_a_date_rule_compares_iso_dates(service: Service) -> None:
         assert http.put("/v1/customers/C1", json={"features": {"contract_end": end}}).is_success
         offers = [o["offer_id"] for o in http.post("/v1/decisions", json=body).json()["offers"]]
         assert ("renew" in offers) is shown, (end, offers)
+
+
+def test_an_offer_without_a_value_is_refused(service: Service) -> None:
+    """``value`` is required by the contract: an offer that defaulted to 0 would never win."""
+    body = make_offer()
+    del body["value"]
+    response = service.client.put("/v1/offers/novalue", json=body)
+    assert response.status_code == 422 and response.json()["field"] == "value", response.text
+    assert service.client.get("/v1/offers/novalue").status_code == 404
