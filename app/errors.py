@@ -107,14 +107,18 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
         return refused
     ERRORS.labels("422").inc()
     errors = exc.errors()
-    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
+    first: dict[str, Any] = errors[0] if errors else {"loc": ("body",), "msg": "invalid request"}
     field = _field_of(tuple(first.get("loc", ())))
-    if first.get("type") == "json_invalid":
-        field = "body"
     problems = [
-        {"field": _field_of(tuple(e.get("loc", ()))), "problem": _problem_of(e)} for e in errors
+        {"field": _field_of(tuple(e.get("loc", ()))), "problem": _problem_of(e)}
+        for e in errors or [first]
     ]
-    message = f"{field}: {_problem_of(first)}"
+    if first.get("type") == "json_invalid":  # its loc is ("body", <character>), not a field
+        field = "body"
+        loc, reason = first.get("loc", ()), (first.get("ctx") or {}).get("error")
+        where = f" at character {loc[-1]}" if loc and isinstance(loc[-1], int) else ""
+        problems = [{"field": "body", "problem": f"not valid JSON{where}: {reason or 'invalid'}"}]
+    message = f"{field}: {problems[0]['problem']}"
     return JSONResponse(
         status_code=422,
         content=_body("invalid_input", field, message) | {"problems": problems[:20]},

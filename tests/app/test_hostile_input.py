@@ -280,6 +280,8 @@ def test_the_key_is_checked_before_the_body(
     allowed = limited.client.request(method, path, content=raw, headers=headers)
     assert allowed.status_code == 422, allowed.text
     assert allowed.json()["field"] == "body"
+    assert [p["field"] for p in allowed.json()["problems"]] == ["body"]
+    assert "JSON" in allowed.json()["detail"]
     assert limited.client.get("/v1/offers/fibre").json()["name"] == make_offer()["name"]
 
 
