@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from .contact_policy import ContactPolicy
-from .errors import CatalogueFull, OfferNotFound
+from .errors import CatalogueFull, OfferInUse, OfferNotFound
 from .offers import Offer
 from .tables import offers as offers_table
+from .tables import triggers as triggers_table
 
 if TYPE_CHECKING:
     from .policies import SqlPolicies
@@ -66,7 +67,17 @@ class SqlCatalogue:
         return dict(row[0])
 
     def delete(self, offer_id: str) -> None:
+        """Delete an offer no trigger names (:class:`OfferInUse` otherwise, nothing deleted)."""
         with self._engine.begin() as conn:
+            naming = [
+                trigger_id
+                for trigger_id, body in conn.execute(
+                    select(triggers_table.c.trigger_id, triggers_table.c.body)
+                ).all()
+                if offer_id in (dict(body).get("offers") or ())
+            ]
+            if naming:
+                raise OfferInUse(offer_id, sorted(naming))
             result = conn.execute(delete(offers_table).where(offers_table.c.offer_id == offer_id))
         if result.rowcount == 0:
             raise OfferNotFound(offer_id)

@@ -12,7 +12,8 @@
     │   └── OfferNotInDecision
     ├── Conflict
     │   ├── OutcomeConflict
-    │   └── CatalogueFull
+    │   ├── CatalogueFull
+    │   └── OfferInUse
     └── Unavailable           (a store we need is down; retry later)
 """
 
@@ -27,6 +28,7 @@ __all__ = [
     "ModelVersionNotFound",
     "InvalidInput",
     "NotFound",
+    "OfferInUse",
     "OfferNotFound",
     "OfferNotInDecision",
     "OutcomeConflict",
@@ -109,6 +111,16 @@ class CatalogueFull(Conflict):
         super().__init__(
             f"cannot add offer {offer_id!r}: the catalogue already holds its limit of {limit} "
             "offers (NBO_MAX_OFFERS); delete or reuse one"
+        )
+        self.field = "offer_id"
+
+
+class OfferInUse(Conflict):
+    def __init__(self, offer_id: str, triggers: list[str]) -> None:
+        named = ", ".join(repr(t) for t in triggers)
+        super().__init__(
+            f"offer {offer_id!r} is named by trigger(s) {named}: take it out of them first "
+            "(a trigger left naming an offer that is gone could not be saved again)"
         )
         self.field = "offer_id"
 

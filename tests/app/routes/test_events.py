@@ -263,6 +263,20 @@ def test_triggers_crud_and_roles(service: Service) -> None:
     assert http.post("/v1/events", json=event, headers=channel).status_code == 202
 
 
+def test_an_offer_a_trigger_names_is_not_deleted_from_under_it(service: Service) -> None:
+    http = service.client
+    assert http.put("/v1/offers/retain", json=make_offer(channels=["sms"])).is_success
+    trigger = {"event_type": "complaint", "channel": "sms", "offers": ["retain"]}
+    assert http.put("/v1/triggers/t2", json=trigger).status_code == 201
+    refused = http.delete("/v1/offers/retain")
+    assert refused.status_code == 409 and refused.json()["field"] == "offer_id", refused.text
+    assert "'t2'" in refused.json()["detail"]
+    assert http.get("/v1/offers/retain").status_code == 200
+    assert http.put("/v1/triggers/t2", json=trigger).status_code == 200  # still saves
+    assert http.delete("/v1/triggers/t2").status_code == 204
+    assert http.delete("/v1/offers/retain").status_code == 204
+
+
 @pytest.mark.parametrize(
     ("bad", "field"),
     [
