@@ -165,6 +165,12 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
             content=_body("invalid_input", "body", detail) | {"problems": problems},
         )
     ERRORS.labels(str(exc.status_code)).inc()
+    detail = exc.detail
+    if exc.status_code == 404 and detail == "Not Found":  # no route matched the path
+        detail = (
+            f"no endpoint at {request.method} {request.url.path} (see /docs; an id in a path "
+            "holds only A-Z a-z 0-9 _ . : @ -)"
+        )
     names = {
         400: "bad_request",
         401: "unauthorized",
@@ -176,7 +182,7 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     field = "body" if exc.status_code in (400, 413) else None
     return JSONResponse(
         status_code=exc.status_code,
-        content=_body(names.get(exc.status_code, "error"), field, exc.detail),
+        content=_body(names.get(exc.status_code, "error"), field, detail),
         headers=getattr(exc, "headers", None),
     )
 

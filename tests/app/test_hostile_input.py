@@ -300,3 +300,11 @@ def test_an_outcome_value_beyond_any_amount_is_refused(limited: Service, value: 
     assert refused.status_code == 422 and refused.json()["field"] == "value", refused.text
     kept = http.post(url, json={"offer_id": offer, "outcome": "accepted", "value": 49.5})
     assert kept.status_code == 202 and kept.json()["status"] == "recorded", kept.text
+
+
+def test_a_path_no_endpoint_serves_says_so(limited: Service) -> None:
+    """An id with a slash (``a%2Fb``) matches no route: the 404 says which path, not just
+    "Not Found"."""
+    response = limited.client.get("/v1/customers/a%2Fb")
+    assert response.status_code == 404, response.text
+    assert response.json()["detail"].startswith("no endpoint at GET /v1/customers/a/b")
