@@ -86,6 +86,8 @@ def _problem_of(error: Any) -> str:
     return f"the key is invalid: {problem}" if loc and loc[-1] == "[key]" else problem
 
 
+_DATABASE_ERRORS = (OperationalError, InterfaceError, PoolTimeout)
+
 _UNREADABLE_BODY = "There was an error parsing the body"
 """FastAPI's 400 for a body ``json.loads`` cannot even decode (not UTF-8, UTF-16 or UTF-32)."""
 
@@ -97,6 +99,8 @@ async def _unauthorised(request: Request) -> JSONResponse | None:
         await admit_to_route(request)
     except StarletteHTTPException as exc:
         return await _http(request, exc)
+    except _DATABASE_ERRORS as exc:  # a key not in the cache, and SQL down: as for any route
+        return await _database(request, exc)
     return None
 
 
@@ -192,5 +196,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(DecisionError, _domain)
     app.add_exception_handler(StoreError, _domain)
-    for database_error in (OperationalError, InterfaceError, PoolTimeout):
+    for database_error in _DATABASE_ERRORS:
         app.add_exception_handler(database_error, _database)

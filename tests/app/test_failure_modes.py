@@ -77,6 +77,12 @@ def test_database_outage(redis_url: str, tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {new_key}"},
         )
         assert unknown.status_code == 503  # cannot be checked: not "unknown key"
+        garbage = httpx.post(  # the key is checked before the body, and cannot be
+            f"{service.url}/v1/decisions",
+            content=b"not json",
+            headers={"Authorization": f"Bearer {new_key}", "content-type": "application/json"},
+        )
+        assert garbage.status_code == 503, garbage.text
         ready = httpx.get(f"{service.url}/readyz")
         assert ready.status_code == 503
         assert ready.json()["database"] == "unavailable" and ready.json()["redis"] == "ok"
