@@ -99,7 +99,9 @@ async def _unauthorised(request: Request) -> JSONResponse | None:
         await admit_to_route(request)
     except StarletteHTTPException as exc:
         return await _http(request, exc)
-    except _DATABASE_ERRORS as exc:  # a key not in the cache, and SQL down: as for any route
+    except (DecisionError, StoreError) as exc:  # a key not in the cache, and SQL down
+        return await _domain(request, exc)
+    except _DATABASE_ERRORS as exc:
         return await _database(request, exc)
     return None
 

@@ -83,6 +83,7 @@ def test_database_outage(redis_url: str, tmp_path: Path) -> None:
             headers={"Authorization": f"Bearer {new_key}", "content-type": "application/json"},
         )
         assert garbage.status_code == 503, garbage.text
+        assert garbage.json()["error"] == "unavailable"
         ready = httpx.get(f"{service.url}/readyz")
         assert ready.status_code == 503
         assert ready.json()["database"] == "unavailable" and ready.json()["redis"] == "ok"
