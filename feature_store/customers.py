@@ -15,10 +15,15 @@ from .errors import map_redis_errors
 from .keys import Keys
 from .wire import Wire
 
-__all__ = ["CustomerRecord", "RedisCustomers"]
+__all__ = ["HISTORY_LENGTH", "HISTORY_TTL_S", "CustomerRecord", "RedisCustomers"]
 
 HISTORY_LENGTH = 500
 """Entries kept per customer in Redis; the SQL archive keeps everything."""
+
+HISTORY_TTL_S = 90 * 86400
+"""How long Redis keeps a customer's recent history after its newest line. The SQL archive keeps
+every line and ``GET /v1/customers/{id}/history`` reads both, so nothing is lost; without it,
+every anonymous visitor ever decided for (a cookie id, seen once) would hold a list for good."""
 
 PROFILE_FIELD = ""
 """The field a profile with no features keeps in its features hash (Redis has no empty hash),
@@ -179,6 +184,7 @@ class RedisCustomers:
             async with self._redis.pipeline(transaction=not is_cluster(self._redis)) as pipe:
                 pipe.lpush(key, line)
                 pipe.ltrim(key, 0, HISTORY_LENGTH - 1)
+                pipe.expire(key, HISTORY_TTL_S)
                 pipe.xadd(k.archive(k.shard_of(customer_id)), {"c": customer_id, "e": line})
                 if declined is not None:
                     contacts = self._keys.contacts(customer_id)

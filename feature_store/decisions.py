@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from .client import is_cluster
+from .customers import HISTORY_LENGTH, HISTORY_TTL_S
 from .errors import map_redis_errors
 from .keys import Keys
 from .wire import Wire
@@ -160,9 +161,10 @@ class ContactReservation:
 # history line) and what the decision's slot holds (its log, window queue, counters and the
 # archive copy of the history line). One Redis runs both as one atomic script; Redis Cluster,
 # where one script may touch one slot only, runs them one after the other (reserve, then log).
-_DECIDE_HEAD = """
+_DECIDE_HEAD = f"""
 local now = tonumber(ARGV[1])
 local p = cjson.decode(ARGV[2])
+local HISTORY_LENGTH, HISTORY_TTL_S = {HISTORY_LENGTH}, {HISTORY_TTL_S}
 """
 _RESERVE = """
 local function recent(field, window)
@@ -193,7 +195,8 @@ for _, offer in ipairs(p.shown) do redis.call('HSET', contacts, 'last:' .. offer
 if #p.shown > 0 then redis.call('EXPIRE', contacts, p.contacts_ttl) end
 if p.history then
   redis.call('LPUSH', history, p.history)
-  redis.call('LTRIM', history, 0, 499)
+  redis.call('LTRIM', history, 0, HISTORY_LENGTH - 1)
+  redis.call('EXPIRE', history, HISTORY_TTL_S)
 end
 """
 _LOG = """

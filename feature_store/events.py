@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from .client import is_cluster
-from .customers import HISTORY_LENGTH
+from .customers import HISTORY_LENGTH, HISTORY_TTL_S
 from .errors import map_redis_errors
 from .keys import Keys
 
@@ -176,6 +176,7 @@ end
 if entry ~= '' then
   redis.call('LPUSH', hist, entry)
   redis.call('LTRIM', hist, 0, {HISTORY_LEN} - 1)
+  redis.call('EXPIRE', hist, {HISTORY_TTL_S})
   if archive then redis.call('XADD', archive, '*', 'c', ARGV[9], 'e', entry) end
 end
 return 1
@@ -196,6 +197,7 @@ _RECORD_SCRIPT = _render(
         "IDS_KEEP_MS": EVENT_IDS_KEEP_MS,
         "AGG_TTL_MS": AGGREGATES_TTL_MS,
         "HISTORY_LEN": HISTORY_LENGTH,
+        "HISTORY_TTL_S": HISTORY_TTL_S,
     },
 )
 

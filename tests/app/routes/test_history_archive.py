@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import pytest
 import redis
 
+from feature_store.customers import HISTORY_TTL_S
 from tests.factories import make_customer, make_offer
 from tests.services import Service, process_env, run_service, start_nbo
 
@@ -88,6 +89,35 @@ def test_history_beyond_the_redis_list_comes_from_the_archive(quiet_service: Ser
     client.delete(svc.runtime.store.keys.history("C1"))
     client.close()
     assert _event_indices(_all_history(svc, "C1")) == list(range(679, -1, -1))
+
+
+def test_every_history_write_gives_the_redis_list_a_lifetime(quiet_service: Service) -> None:
+    """A visitor decided for once (a cookie id) must not hold Redis memory for good: each write
+    of a history line (decision, outcome, event) sets the list's TTL; the archive keeps all."""
+    svc = quiet_service
+    assert svc.client.put("/v1/offers/fibre", json=make_offer(channels=["web"])).is_success
+    client = redis.Redis.from_url(svc.settings.redis_url)
+    key = svc.runtime.store.keys.history("visitor-7f3a")
+    try:
+        decision = svc.client.post(
+            "/v1/decisions", json={"customer_id": "visitor-7f3a", "channel": "web"}
+        ).json()
+        assert 0 < client.ttl(key) <= HISTORY_TTL_S
+        client.persist(key)
+        outcome = {"offer_id": decision["offers"][0]["offer_id"], "outcome": "declined"}
+        url = f"/v1/decisions/{decision['decision_id']}/outcomes"
+        assert svc.client.post(url, json=outcome).status_code == 202
+        assert 0 < client.ttl(key) <= HISTORY_TTL_S
+        client.persist(key)
+        _post_events(svc, "visitor-7f3a", 1)
+        assert 0 < client.ttl(key) <= HISTORY_TTL_S
+        assert [i["type"] for i in _history(svc, "visitor-7f3a", 0, 10)] == [
+            "event",
+            "outcome",
+            "decision",
+        ]
+    finally:
+        client.close()
 
 
 def test_decisions_outcomes_and_late_responses_reach_the_interaction_archive(
