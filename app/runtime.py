@@ -43,6 +43,9 @@ __all__ = ["Runtime"]
 
 log = logging.getLogger("nbo")
 
+HOURLY_STATS_KEEP_H = 7 * 24
+"""Hours of hourly live counters kept in Redis (see ``RedisDecisionLog.forget_hours``)."""
+
 
 class LearnerStalled(Exception):
     """The learner's loop showed no sign of life for ``learner_stall_s``."""
@@ -330,6 +333,7 @@ class Runtime:
         """The learner with its chores: window defaults, date scan, the SQL archiver."""
         chores = [
             asyncio.create_task(self._sweep_windows(stop)),
+            asyncio.create_task(self._forget_old_hours(stop)),
             asyncio.create_task(self._scan_dates(stop)),
             asyncio.create_task(self.new_archiver().run(stop)),
         ]
@@ -351,6 +355,18 @@ class Runtime:
                 pass
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1.0)
+
+    async def _forget_old_hours(self, stop: asyncio.Event) -> None:
+        """The live counters' hourly fields older than a week go, once an hour (the learning
+        metrics' timeline shows the last 48 hours; the SQL archive keeps every interaction)."""
+        while not stop.is_set():
+            try:
+                now_hour = int(time.time()) // 3600
+                await self.store.decisions.forget_hours(now_hour - HOURLY_STATS_KEEP_H)
+            except StoreError:
+                log.warning("hourly counters: Redis unavailable")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=3600)
 
     async def _scan_dates(self, stop: asyncio.Event) -> None:
         """Birthdays and contract ends become events, every five minutes, in the learner."""

@@ -424,6 +424,29 @@ class RedisDecisionLog:
                 closed += 1
         return closed
 
+    async def forget_hours(self, before_hour: int, *, page: int = 1000) -> int:
+        """Drop the hourly counters (``h:<hour>:...``) of hours before ``before_hour`` (hours
+        since the epoch); returns how many went.
+
+        The decision and outcome scripts add a few fields to the stats hash every hour and
+        nothing else removes them: a year of them is about 80,000 fields, which every read of
+        the learning metrics (``stats``, one HGETALL; the dashboard polls it) would copy, with
+        Redis busy for each. Walked with HSCAN and deleted in pages, so Redis is never held.
+        """
+        removed = 0
+        for shard in range(self._keys.shards):
+            key = self._keys.stats(shard)
+            old: list[str] = []
+            with map_redis_errors():
+                async for raw, _ in self._redis.hscan_iter(key, match="h:*", count=page):
+                    name = _text(raw)
+                    hour = name.split(":", 2)[1]
+                    if hour.isdigit() and int(hour) < before_hour:
+                        old.append(name)
+                for start in range(0, len(old), page):
+                    removed += await self._redis.hdel(key, *old[start : start + page])
+        return removed
+
     async def stats(self) -> dict[str, int]:
         """Counters summed over shards: ``shown:<offer>``, ``<outcome>:<offer>``, ``control:*``."""
         total: dict[str, int] = {}
