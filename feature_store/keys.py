@@ -11,7 +11,7 @@ Layout (version ``v1``; ``P`` is the deployment's prefix, ``nbo`` by default)::
     P:v1:{c:<customer>}:queued       set    "<channel>|<stream id>" of queued outbound messages
     P:v1:{q:<channel>}:outbound      stream outbound messages for a channel's senders (30 days)
     P:v1:{i:<part>}:customers        set    ids of customers with a profile (16 parts by id)
-    P:v1:{i}:customers:complete      string set once every profile is in the index (see scan)
+    P:v1:{i}:customers:complete      string every profile is in the index (expires daily: see scan)
     P:v1:{o:<shard>}:decision:<id>   hash   the decision log entry an outcome joins with (TTL)
     P:v1:{o:<shard>}:outcomes        stream joined outcomes, read by the learner's consumer group
     P:v1:{o:<shard>}:pending         zset   "<decision>|<offer>" by outcome-window deadline (ms)

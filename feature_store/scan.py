@@ -11,7 +11,10 @@ of HMGETs).
 
 Profiles written before the index existed: until ``keys.customer_index_complete`` is set, a walk
 SCANs the keyspace for features hashes as before, adds every id it meets to the index, and sets the
-mark when it has seen them all; from the next walk on, the index is enough.
+mark when it has seen them all; from the next walk on, the index is enough. The mark expires after
+a day (``INDEX_RECHECK_S``), so once a day a walk goes over the keyspace again: a profile saved by
+a worker still on older code during a rolling upgrade, or restored into Redis by hand, is indexed
+within a day, at the cost of one keyspace walk a day instead of one every few minutes.
 
 A scan shares Redis and the machine's cores with live decisions, so it can be paced (``rate``:
 customers read per second at most). ``bench/date_scan.py`` measures a pass both ways.
@@ -37,6 +40,9 @@ SCAN_COUNT = 1000
 100,000 customers in a keyspace of 1.2 million keys made 11,600 round trips, and the scanning
 process spent 40 µs of CPU per customer; with this and the page script, 12 to 14 µs
 (``bench/load.py``'s data)."""
+
+INDEX_RECHECK_S = 86400
+"""How long the index is trusted as complete before a walk goes over the keyspace again."""
 
 _PAGE_SCRIPT = """
 local out = {}
@@ -77,7 +83,7 @@ async def scan_features(
         yield await _read_page(client, script, keys, batch, fields, index=not indexed)
     if not indexed:
         with map_redis_errors():
-            await client.set(keys.customer_index_complete, b"1")
+            await client.set(keys.customer_index_complete, b"1", ex=INDEX_RECHECK_S)
 
 
 async def _indexed_ids(client: Any, keys: Keys, count: int) -> AsyncIterator[str]:

@@ -13,6 +13,7 @@ import orjson
 from feature_store import Keys, scan_features
 from feature_store.customers import RedisCustomers
 from feature_store.keys import INDEX_PARTS
+from feature_store.scan import INDEX_RECHECK_S
 from tests.services import on_redis
 
 BIRTHDAY = "1990-05-17"
@@ -80,7 +81,7 @@ def test_the_first_walk_indexes_profiles_written_before_the_index(redis_url: str
 
         first = sorted(c for page in await _walk(client, keys, page=25) for c in page)
         assert first == sorted(f"C{n}" for n in range(120) if n % 3)
-        assert await client.exists(keys.customer_index_complete)
+        assert 0 < await client.ttl(keys.customer_index_complete) <= INDEX_RECHECK_S
         assert await _indexed(client, keys) == {f"C{n}" for n in range(120)}
         assert sorted(c for page in await _walk(client, keys, page=25) for c in page) == first
 
@@ -102,5 +103,10 @@ def test_once_complete_the_walk_reads_the_index_kept_by_put_and_delete(redis_url
         found = sorted(c for page in await _walk(client, keys, page=7) for c in page)
         assert found == sorted([f"P{n}" for n in range(3, 60, 2)] + ["LATE"])
         assert "P1" not in await _indexed(client, keys)
+        # once the mark has expired (a day on), a walk over the keyspace indexes RAW too
+        await client.delete(keys.customer_index_complete)
+        rechecked = sorted(c for page in await _walk(client, keys) for c in page)
+        assert rechecked == sorted(found + ["RAW"])
+        assert "RAW" in await _indexed(client, keys)
 
     on_redis(redis_url, run)
