@@ -107,6 +107,10 @@ class KeyNotFound(NotFound):
         self.field = "key_id"
 
 
+CACHE_LIMIT = 10_000
+"""Answers a key ring caches (keys in use and refusals alike) before it makes room."""
+
+
 class KeyRing:
     """Resolve presented keys to identities; SQL answers are cached for ``ttl_s`` seconds.
 
@@ -214,8 +218,13 @@ class KeyRing:
             ) from exc
         identity = Identity(str(row[0]), str(row[1])) if row else None
         with self._lock:
-            if len(self._cache) > 10_000:
-                self._cache.clear()
+            if len(self._cache) > CACHE_LIMIT:
+                # a flood of wrong keys (a web key's page is public) must not push out the keys
+                # in use, each of which would then wait on SQL: the refusals go first
+                for refused in [s for s, (known, _) in self._cache.items() if known is None]:
+                    del self._cache[refused]
+                if len(self._cache) > CACHE_LIMIT:
+                    self._cache.clear()
             self._cache[slot] = (identity, now)
         return identity
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
+from app.auth import CACHE_LIMIT, KeyRing
+from decisioning import make_engine, migrate
 from tests.factories import make_offer
-from tests.services import Service
+from tests.services import Service, isolated_database
 
 
 def test_missing_or_wrong_key_is_401(service: Service) -> None:
@@ -68,3 +71,19 @@ def test_cli_creates_keys_that_work(service: Service) -> None:
         text=True,
     )
     assert bad.returncode == 2 and "role must be one of" in bad.stderr
+
+
+def test_a_flood_of_wrong_keys_does_not_push_out_the_keys_in_use(tmp_path: Path) -> None:
+    """Every wrong key is a cached refusal; when the cache makes room, the refusals go first,
+    so a key in use is still answered without SQL."""
+    with isolated_database(tmp_path) as database_url:
+        engine = make_engine(database_url)
+        migrate(engine)
+        ring = KeyRing(engine, "nbo_admin_flood_test_key", ttl_s=600.0)
+        _, key = ring.create("channel")
+        assert ring.identify(key) is not None
+        for n in range(CACHE_LIMIT + 50):
+            assert ring.identify(f"nbo_wrong_{n}") is None
+        known, identity = ring.identify_from_cache(key)
+        assert known and identity is not None and identity.role == "channel"
+        engine.dispose()
